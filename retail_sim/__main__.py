@@ -1,0 +1,3 @@
+from retail_sim.cli import main
+
+main()

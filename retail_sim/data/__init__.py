@@ -1,0 +1,1 @@
+"""The loader: T1–T6 encoders, masking, sharding, datasets and data loaders."""

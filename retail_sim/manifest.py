@@ -1,0 +1,40 @@
+"""Manifests: the last file a stage writes. A folder without a complete one is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from retail_sim.errors import UserError
+
+MANIFEST = "manifest.json"
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> str:
+    """Write `manifest.json` with `complete: true` and a `fingerprint` (sha256 of its content)."""
+    body = dict(manifest)
+    body.pop("fingerprint", None)
+    body["complete"] = True
+    text = json.dumps(body, sort_keys=True, indent=2, default=str)
+    body["fingerprint"] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(body, sort_keys=True, indent=2, default=str))
+    os.replace(tmp, folder / MANIFEST)
+    return body["fingerprint"]
+
+
+def read_manifest(folder: Path | str, stage: str = "splits", rerun: str = "make splits") -> dict[str, Any]:
+    """The complete manifest of `folder`, or a UserError saying which command to (re)run."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{folder}: no {MANIFEST} — not a complete `{stage}` output; run `{rerun}`")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise UserError(f"{path}: unreadable manifest — run `{rerun}` again") from None
+    if not manifest.get("complete"):
+        raise UserError(f"{path}: incomplete manifest — run `{rerun}` again")
+    return manifest
