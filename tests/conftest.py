@@ -1,0 +1,45 @@
+"""Shared fixtures: the real LGSR sample (../shared/data/lgsr-sample) prepared once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retail_sim.config import Config, apply
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_RAW = REPO.parent / "shared" / "data" / "lgsr-sample"
+
+# The sample holds weeks 1, 3–14 (200607, 200609–200620) and 44–48 (200650–200702):
+# these boundaries give every split data.
+SAMPLE_SPLITS = {
+    "splits.train_weeks": [1, 14],
+    "splits.validation_weeks": [15, 46],
+    "splits.test_weeks": [47, 117],
+}
+
+
+def sample_config(**extra) -> Config:
+    """The config the real-sample fixtures use (small DuckDB footprint, sample split boundaries)."""
+    return apply(Config(), {**SAMPLE_SPLITS, "duckdb.threads": 2, "duckdb.memory_limit": "2GB", **extra})
+
+
+@pytest.fixture(scope="session")
+def sample_raw() -> Path:
+    if not SAMPLE_RAW.is_dir():
+        pytest.fail(f"real LGSR sample missing at {SAMPLE_RAW} (CI lays ../shared beside the clone)")
+    return SAMPLE_RAW
+
+
+@pytest.fixture(scope="session")
+def prepared_sample(tmp_path_factory, sample_raw) -> Path:
+    """The real sample through `splits`: a complete prepared folder (read-only by convention)."""
+    from retail_sim.prepare import run_splits
+
+    out = tmp_path_factory.mktemp("prepared") / "sample"
+    run_splits(sample_config(), str(sample_raw), out)
+    return out
+
+
+# --- fixtures of later stages go below this line (cache, loader, train) ---
