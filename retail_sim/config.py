@@ -105,6 +105,10 @@ class AuxiliaryConfig:
     mission_focus: float = 0.1
     price_sensitivity: float = 0.05
     basket_size: float = 0.05
+    mission_type_enabled: bool = True  # per-task switches (a disabled task has no loss term)
+    mission_focus_enabled: bool = True
+    price_sensitivity_enabled: bool = True
+    basket_size_enabled: bool = True
 
 
 @dataclass
@@ -123,7 +127,8 @@ class ModelConfig:
     n_layers: int = 0
     n_heads: int = 0
     dropout: float = 0.1
-    product_input: str = "cache"  # "cache" or "learned"
+    product_input: str = "cache"  # "cache" (T2 from the batch) or "learned" (embedding of product_ids)
+    ff_mult: int = 4  # feed-forward width = ff_mult * d_model
 
 
 @dataclass
@@ -139,7 +144,10 @@ class TrainConfig:
     quick_val_batches: int = 100
     patience: int = 3
     log_every: int = 50
-    device: str = "auto"
+    device: str = "auto"  # "auto" (cuda when available), "cpu" or "cuda"
+    checkpoint_every: int = 500  # also write last.pt every this many optimiser steps (0 = epoch ends only)
+    bf16: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    eval_batch_size: int = 256  # batch size of `evaluate` and of the validation passes
 
 
 @dataclass

@@ -1,0 +1,144 @@
+"""WorldModel: a pre-LayerNorm transformer encoder over one basket.
+
+Tokens: position 0 is the context token (dense context T1 ‖ T3 ‖ T5 ‖ T6 [B, 400] -> d_model),
+positions 1..S are the basket items (T2 ‖ T4 [B, S, 320] -> d_model). Heads: masked-item logits
+over the product vocabulary at the masked positions, and one classifier per auxiliary task on
+the context token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from retail_sim.config import ModelConfig
+from retail_sim.data.batch import DENSE_DIM, IGNORE_INDEX, PRICE_DIM, PRODUCT_DIM, WorldModelBatch
+from retail_sim.data.codes import AUXILIARY_CODES
+from retail_sim.errors import UserError
+from retail_sim.vocab import FIRST_PRODUCT_IDX
+
+# preset -> (d_model, n_layers, n_heads)
+PRESETS = {
+    "tiny": (64, 2, 4),  # ~0.5M parameters + the item head: CPU tests and the demo
+    "base": (512, 6, 8),  # ~19M parameters + the item head: one GPU
+}
+AUXILIARY_CLASSES = {task: len(classes) for task, (_, classes) in AUXILIARY_CODES.items()}
+EXCLUDED_LOGIT = -1e9  # logit given to special ids (PAD/UNK/MASK): never predicted
+
+
+@dataclass(frozen=True)
+class ModelDims:
+    d_model: int
+    n_layers: int
+    n_heads: int
+    dropout: float
+    ff_mult: int
+    product_input: str
+
+
+def resolve_dims(cfg: ModelConfig) -> ModelDims:
+    """The preset's sizes with the explicitly set (non-zero) fields of `cfg` on top."""
+    if cfg.preset not in PRESETS:
+        raise UserError(f"model.preset = {cfg.preset!r}: choose one of {sorted(PRESETS)}")
+    if cfg.product_input not in ("cache", "learned"):
+        raise UserError(f"model.product_input = {cfg.product_input!r}: choose 'cache' or 'learned'")
+    d_model, n_layers, n_heads = PRESETS[cfg.preset]
+    dims = ModelDims(
+        d_model=cfg.d_model or d_model,
+        n_layers=cfg.n_layers or n_layers,
+        n_heads=cfg.n_heads or n_heads,
+        dropout=cfg.dropout,
+        ff_mult=cfg.ff_mult,
+        product_input=cfg.product_input,
+    )
+    if dims.d_model % dims.n_heads:
+        raise UserError(f"model.d_model = {dims.d_model} is not divisible by model.n_heads = {dims.n_heads}")
+    return dims
+
+
+class WorldModel(nn.Module):
+    """Masked-item and auxiliary-task model over a WorldModelBatch.
+
+    n_products: vocabulary size including the special ids (TensorCache.n_products_total).
+    product_embeddings [n_products, 256] and positional_encodings [max_seq_len, 256]: the cache's
+    arrays; used only when product_input = 'learned' (initial value of the trainable embedding,
+    and the fixed positions added to it). A model restored from a checkpoint may omit them.
+    """
+
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        n_products: int,
+        max_seq_len: int = 50,
+        product_embeddings: torch.Tensor | None = None,
+        positional_encodings: torch.Tensor | None = None,
+    ):
+        super().__init__()
+        dims = resolve_dims(cfg)
+        self.dims = dims
+        self.n_products = n_products
+        d = dims.d_model
+        self.context_proj = nn.Sequential(nn.LayerNorm(DENSE_DIM), nn.Linear(DENSE_DIM, d))
+        self.item_proj = nn.Sequential(nn.LayerNorm(PRODUCT_DIM + PRICE_DIM), nn.Linear(PRODUCT_DIM + PRICE_DIM, d))
+        if dims.product_input == "learned":
+            self.product_embedding = nn.Embedding(n_products, PRODUCT_DIM)
+            if product_embeddings is not None:
+                with torch.no_grad():
+                    self.product_embedding.weight.copy_(torch.as_tensor(product_embeddings, dtype=torch.float32))
+            pos = torch.zeros(max_seq_len, PRODUCT_DIM)
+            if positional_encodings is not None:
+                pos = torch.as_tensor(positional_encodings, dtype=torch.float32).clone()
+            self.register_buffer("positional_encodings", pos)
+        self.dropout = nn.Dropout(dims.dropout)
+        layer = nn.TransformerEncoderLayer(
+            d_model=d,
+            nhead=dims.n_heads,
+            dim_feedforward=dims.ff_mult * d,
+            dropout=dims.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(layer, dims.n_layers, enable_nested_tensor=False)
+        self.final_norm = nn.LayerNorm(d)
+        self.item_head = nn.Linear(d, n_products)
+        self.auxiliary_heads = nn.ModuleDict({task: nn.Linear(d, n) for task, n in AUXILIARY_CLASSES.items()})
+        special = torch.zeros(n_products, dtype=torch.bool)
+        special[:FIRST_PRODUCT_IDX] = True
+        self.register_buffer("special_ids", special, persistent=False)
+
+    def item_inputs(self, batch: WorldModelBatch) -> torch.Tensor:
+        """[B, S, 320]: T2 ‖ T4, with T2 from the learned embedding when product_input = 'learned'."""
+        if self.dims.product_input == "cache":
+            return batch.get_sequence_features()
+        s = batch.product_ids.shape[1]
+        if s > self.positional_encodings.shape[0]:
+            raise UserError(f"basket of {s} items exceeds the model's max_seq_len {self.positional_encodings.shape[0]}")
+        t2 = self.product_embedding(batch.product_ids) + self.positional_encodings[:s]
+        t2 = t2 * batch.attention_mask.unsqueeze(-1)
+        return torch.cat([t2, batch.price_features], dim=-1)
+
+    def forward(self, batch: WorldModelBatch) -> dict[str, torch.Tensor]:
+        """Returns item_logits [B, M, n_products] (float32; special ids = EXCLUDED_LOGIT; rows at
+        padded masked positions are computed but meaningless) and aux_<task> [B, n_classes]."""
+        context = self.context_proj(batch.get_dense_context()).unsqueeze(1)  # [B, 1, d]
+        items = self.item_proj(self.item_inputs(batch))  # [B, S, d]
+        tokens = self.dropout(torch.cat([context, items], dim=1))  # [B, S+1, d]
+        keep = torch.cat([torch.ones_like(batch.attention_mask[:, :1]), batch.attention_mask], dim=1)
+        hidden = self.final_norm(self.encoder(tokens, src_key_padding_mask=~keep))  # [B, S+1, d]
+        positions = batch.masked_positions.clamp(min=0) + 1  # +1: the context token is position 0
+        at_masked = torch.gather(hidden, 1, positions.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+        item_logits = self.item_head(at_masked).float().masked_fill(self.special_ids, EXCLUDED_LOGIT)
+        out = {"item_logits": item_logits}
+        for task, head in self.auxiliary_heads.items():
+            out[f"aux_{task}"] = head(hidden[:, 0]).float()
+        return out
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+__all__ = ["WorldModel", "PRESETS", "resolve_dims", "count_parameters", "IGNORE_INDEX"]
