@@ -108,7 +108,7 @@ def test_own_history_sql_is_point_in_time(tmp_path):
     items = {"basket_id": [], "week": [], "shop_date": [], "shop_hour": [], "customer_idx": [], "product_idx": []}
     for basket, customer, date, hour, products in baskets:
         for p in products:
-            for key, value in zip(items, (basket, 1, date, hour, customer, p)):
+            for key, value in zip(items, (basket, 1, date, hour, customer, p), strict=True):
                 items[key].append(value)
     (tmp_path / "items" / "week=1").mkdir(parents=True)
     pq.write_table(pa.table(items), tmp_path / "items" / "week=1" / "part-0.parquet")
@@ -123,7 +123,7 @@ def test_own_history_sql_is_point_in_time(tmp_path):
     import duckdb
 
     hist = own_history(duckdb.connect(), tmp_path, "validation")
-    rows = list(zip(hist.basket_id.tolist(), hist.product_idx.tolist(), hist.n_baskets.tolist()))
+    rows = list(zip(hist.basket_id.tolist(), hist.product_idx.tolist(), hist.n_baskets.tolist(), strict=True))
     assert rows == [
         (20, 6, 2.0), (20, 7, 1.0),  # baskets 10 and 11 only (21 is not strictly earlier)
         (21, 6, 2.0), (21, 7, 1.0),
