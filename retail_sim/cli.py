@@ -91,8 +91,16 @@ def splits(
     out: Annotated[Optional[Path], typer.Option(help="Output folder [default: data/prepared].")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Typed ingest, week normalisation, temporal splits, baskets, point-in-time prices (DuckDB SQL)."""
-    not_implemented("splits", 3)
+    """Typed ingest, week normalisation, temporal splits, baskets, point-in-time prices (DuckDB SQL).
+
+    Runs sql/01..11 in order and writes OUT/samples/split=*/bucket=*/*.parquet, vocab/, items/,
+    prices/, rejects/ and manifest.json (last). Bad rows go to OUT/rejects with file, line and
+    reason; the run fails if more than splits.max_reject_fraction of rows are rejected.
+    """
+    from retail_sim.prepare import run_splits
+
+    cfg = resolve(config, paths__raw=raw, paths__prepared=out)
+    run_splits(cfg, cfg.paths.raw, Path(cfg.paths.prepared))
 
 
 @app.command()

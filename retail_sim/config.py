@@ -76,6 +76,9 @@ class GraphConfig:
     batch_size: int = 512  # positive pairs per step
     negatives: int = 5  # negatives per positive, drawn by popularity^0.75
     lr: float = 0.01
+    temperature: float = 0.2  # link logit = cosine / temperature
+    positive_weight: str = "count"  # positive pairs drawn by "count" or "lift" (or "uniform")
+    eval_pairs: int = 20_000  # held-out positives (and as many random pairs) for the link AUC; 0 = all
 
 
 @dataclass
@@ -86,6 +89,7 @@ class CacheConfig:
     history_dim: int = 96
     affinity_dim: int = 32
     half_life_weeks: float = 8.0  # decay of the customer history mean
+    torch_threads: int = 1  # torch threads while building; fixed so two builds are byte-identical
     graph: GraphConfig = field(default_factory=GraphConfig)
 
 

@@ -11,15 +11,18 @@ from typing import Any
 from retail_sim.errors import UserError
 
 MANIFEST = "manifest.json"
+# keys that change from run to run on the same input; the fingerprint ignores them
+VOLATILE_KEYS = ("created", "durations", "peak_rss_mb", "fingerprint", "complete")
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> str:
-    """Write `manifest.json` with `complete: true` and a `fingerprint` (sha256 of its content)."""
+    """Write `manifest.json` with `complete: true` and a `fingerprint`: sha256 of its content less
+    the volatile keys, so two runs on the same input and config have the same fingerprint."""
     body = dict(manifest)
-    body.pop("fingerprint", None)
-    body["complete"] = True
-    text = json.dumps(body, sort_keys=True, indent=2, default=str)
+    stable = {k: v for k, v in body.items() if k not in VOLATILE_KEYS}
+    text = json.dumps(stable, sort_keys=True, default=str)
     body["fingerprint"] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    body["complete"] = True
     tmp = folder / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(body, sort_keys=True, indent=2, default=str))
     os.replace(tmp, folder / MANIFEST)

@@ -14,3 +14,13 @@ AUXILIARY_CODES = {
     "price_sensitivity": ("basket_price_sensitivity", PRICE_SENSITIVITIES),
     "basket_size": ("basket_size", BASKET_SIZES),
 }
+
+# T6 [48] = mission type 16 ‖ dominant mission 16 ‖ basket price sensitivity 8 ‖ basket size 8.
+# Each block is a fixed one-hot code: class i sets slot i of its block; the remaining slots of a
+# block stay zero (reserved). Unknown (XX / NULL) and hidden trip context are all zeros.
+TRIP_BLOCKS = (
+    ("mission_type", 16),
+    ("mission_focus", 16),
+    ("price_sensitivity", 8),
+    ("basket_size", 8),
+)

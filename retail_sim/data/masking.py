@@ -1,0 +1,144 @@
+"""Masked-item selection and trip-context dropout: pure, vectorised, keyed by basket id.
+
+Every random draw is a counter-based hash of (seed, epoch, stream, basket_id, position), so a
+basket's masks depend neither on which batch it lands in, nor on the number of workers or
+ranks, nor on the order of iteration. Evaluation uses a fixed epoch, which makes its masks a
+function of the basket id alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from retail_sim.data.batch import IGNORE_INDEX
+from retail_sim.vocab import FIRST_PRODUCT_IDX, MASK_IDX, PAD_IDX
+
+# stream tags: independent draws for each decision
+CHOOSE, PICK, KIND, RANDOM_ID, TRIP = 1, 2, 3, 4, 5
+EVAL_EPOCH = -1  # the epoch evaluation masks are drawn for
+
+KEEP, MASK_TOKEN, RANDOM_TOKEN, UNCHANGED = 0, 1, 2, 3  # kind of each position
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser over uint64 arrays (wrapping arithmetic)."""
+    z = x + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+def basket_keys(basket_id: np.ndarray, seed: int, epoch: int, stream: int) -> np.ndarray:
+    """[B] uint64 key of each basket for one random stream."""
+    head = np.uint64((seed * 1_000_003 + epoch * 7919 + stream * 104_729) & 0xFFFFFFFFFFFFFFFF)
+    with np.errstate(over="ignore"):
+        key = _splitmix(np.full(1, head, dtype=np.uint64))
+        return _splitmix(np.asarray(basket_id, dtype=np.int64).view(np.uint64) ^ key)
+
+
+def uniforms(basket_id: np.ndarray, seed: int, epoch: int, stream: int, width: int | None = None) -> np.ndarray:
+    """Uniform [0, 1) draws: [B] when width is None, else [B, width] (one per position)."""
+    keys = basket_keys(basket_id, seed, epoch, stream)
+    with np.errstate(over="ignore"):
+        if width is not None:
+            keys = _splitmix(keys[:, None] + np.arange(width, dtype=np.uint64)[None, :] * _GOLDEN)
+    return (keys >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def choose_positions(u_choose: np.ndarray, u_pick: np.ndarray, seq_len: np.ndarray, mask_prob: float) -> np.ndarray:
+    """[B, S] bool: real positions (index < seq_len) chosen with mask_prob; a basket with none
+    chosen gets the position floor(u_pick * seq_len). PAD is never chosen."""
+    B, S = u_choose.shape
+    real = np.arange(S)[None, :] < seq_len[:, None]
+    chosen = (u_choose < mask_prob) & real
+    none = ~chosen.any(axis=1) & (seq_len > 0)
+    if none.any():
+        rows = np.nonzero(none)[0]
+        pos = np.minimum((u_pick[rows] * seq_len[rows]).astype(np.int64), seq_len[rows] - 1)
+        chosen[rows, pos] = True
+    return chosen
+
+
+def assign_kinds(u_kind: np.ndarray, chosen: np.ndarray, mask_token_frac: float, random_token_frac: float) -> np.ndarray:
+    """[B, S] int8: KEEP where not chosen; of chosen, MASK_TOKEN (u < mask_token_frac),
+    RANDOM_TOKEN (next random_token_frac), else UNCHANGED."""
+    kind = np.where(
+        u_kind < mask_token_frac,
+        MASK_TOKEN,
+        np.where(u_kind < mask_token_frac + random_token_frac, RANDOM_TOKEN, UNCHANGED),
+    ).astype(np.int8)
+    kind[~chosen] = KEEP
+    return kind
+
+
+def apply_kinds(product_ids: np.ndarray, kind: np.ndarray, u_random: np.ndarray, n_products_total: int) -> np.ndarray:
+    """[B, S] input ids: MASK_IDX at MASK_TOKEN, a uniform product id in
+    [FIRST_PRODUCT_IDX, n_products_total) at RANDOM_TOKEN, the true id elsewhere."""
+    n_real = max(n_products_total - FIRST_PRODUCT_IDX, 1)
+    random_ids = FIRST_PRODUCT_IDX + np.minimum((u_random * n_real).astype(np.int64), n_real - 1)
+    out = np.where(kind == MASK_TOKEN, MASK_IDX, product_ids)
+    return np.where(kind == RANDOM_TOKEN, random_ids, out)
+
+
+def masked_lists(product_ids: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """masked_positions, masked_targets [B, M] int64 (M = most chosen in a basket, >= 1),
+    ascending positions, IGNORE_INDEX padding."""
+    counts = chosen.sum(axis=1)
+    M = max(int(counts.max()) if counts.size else 0, 1)
+    order = np.argsort(~chosen, axis=1, kind="stable")[:, :M]
+    valid = np.arange(M)[None, :] < counts[:, None]
+    targets = np.take_along_axis(product_ids, order, axis=1) if product_ids.shape[1] else np.zeros_like(order)
+    positions = np.where(valid, order, IGNORE_INDEX).astype(np.int64)
+    return positions, np.where(valid, targets, IGNORE_INDEX).astype(np.int64)
+
+
+@dataclass
+class Masked:
+    input_ids: np.ndarray  # [B, S] int64 ids after masking (PAD 0 at padding)
+    chosen: np.ndarray  # [B, S] bool
+    kind: np.ndarray  # [B, S] int8
+    masked_positions: np.ndarray  # [B, M] int64
+    masked_targets: np.ndarray  # [B, M] int64
+
+
+def mask_baskets(
+    product_ids: np.ndarray,
+    seq_len: np.ndarray,
+    basket_id: np.ndarray,
+    *,
+    seed: int,
+    epoch: int,
+    mask_prob: float,
+    mask_token_frac: float,
+    random_token_frac: float,
+    n_products_total: int,
+    evaluation: bool = False,
+) -> Masked:
+    """Choose and replace masked items of a padded batch [B, S]. Evaluation: epoch EVAL_EPOCH
+    and always the MASK token, so the masks are a function of (seed, basket id)."""
+    B, S = product_ids.shape
+    if evaluation:
+        epoch, mask_token_frac, random_token_frac = EVAL_EPOCH, 1.0, 0.0
+    chosen = choose_positions(
+        uniforms(basket_id, seed, epoch, CHOOSE, S), uniforms(basket_id, seed, epoch, PICK), seq_len, mask_prob
+    )
+    if mask_token_frac >= 1.0:
+        kind = np.where(chosen, MASK_TOKEN, KEEP).astype(np.int8)
+        input_ids = np.where(chosen, MASK_IDX, product_ids)
+    else:
+        kind = assign_kinds(uniforms(basket_id, seed, epoch, KIND, S), chosen, mask_token_frac, random_token_frac)
+        input_ids = apply_kinds(product_ids, kind, uniforms(basket_id, seed, epoch, RANDOM_ID, S), n_products_total)
+    input_ids = np.where(np.arange(S)[None, :] < seq_len[:, None], input_ids, PAD_IDX).astype(np.int64)
+    positions, targets = masked_lists(product_ids, chosen)
+    return Masked(input_ids, chosen, kind, positions, targets)
+
+
+def trip_hidden(basket_id: np.ndarray, *, seed: int, epoch: int, dropout: float) -> np.ndarray:
+    """[B] bool: True = T6 zeroed and the auxiliary labels active; False = T6 visible, labels ignored."""
+    return uniforms(basket_id, seed, epoch, TRIP) < dropout

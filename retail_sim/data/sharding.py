@@ -1,0 +1,174 @@
+"""The batch plan of an epoch: a pure function of the Parquet layout and (seed, epoch, world size,
+batch size). No I/O, no processes; tested exhaustively.
+
+Layout: G row groups, each with a stream (its length bucket, or 0 for all when bucket batching is
+off) and a row count, numbered in a fixed order (bucket, file path, row-group index).
+
+Per stream: the row groups are permuted (seeded), cut into windows of `window` row groups, the
+rows of each window permuted (seeded), and the windows concatenated into the stream's row order;
+batch k of the stream is rows [k*B, (k+1)*B) of that order (a batch may straddle two windows).
+The last partial batch of each stream is dropped when drop_last (counted).
+All streams' batches are interleaved in a seeded random order; within a stream batches keep
+their order k = 0, 1, ..., so a reader walks each stream's windows once, front to back.
+Ranks: the global order is cut to a multiple of the world size (drop_last: the tail is dropped,
+counted) or padded by repeating its first batches (counted); rank r takes positions
+r, r + W, r + 2W, ... Workers: worker w of a rank takes that rank's batches w, w + n, ... — the
+round-robin order in which torch's DataLoader collects them, so the sequence of batches is the
+same for any number of workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_GROUPS, _ROWS, _ORDER = 11, 12, 13  # seed-sequence tags
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One length bucket's row order for an epoch."""
+
+    stream: int  # bucket number (0 = all buckets together)
+    groups: np.ndarray  # [g] int64 row-group numbers in stream order
+    group_rows: np.ndarray  # [g] int64 rows of each
+    window_groups: np.ndarray  # [n_windows + 1] int64 offsets into `groups` of each window
+    window_rows: np.ndarray  # [n_windows + 1] int64 stream row offset of each window
+    n_batches: int
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.window_rows[-1])
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    seed: int
+    epoch: int
+    batch_size: int
+    world_size: int
+    shuffle: bool
+    streams: tuple[Stream, ...]
+    batch_stream: np.ndarray  # [N] int64 index into `streams` of each global batch
+    batch_number: np.ndarray  # [N] int64 batch number k within its stream
+    n_rows: int  # rows of the split
+    n_rows_dropped: int  # rows in the dropped partial batches
+    n_batches_dropped: int  # whole batches dropped to make N a multiple of the world size
+    n_batches_padded: int  # batches repeated to make N a multiple of the world size
+
+    @property
+    def n_batches(self) -> int:
+        return int(self.batch_stream.size)
+
+    @property
+    def batches_per_rank(self) -> int:
+        return self.n_batches // self.world_size
+
+    def rank_batches(self, rank: int) -> np.ndarray:
+        """[N / W] int64 global batch positions of this rank, in its iteration order."""
+        if not 0 <= rank < self.world_size:
+            raise ValueError(f"rank {rank} outside world size {self.world_size}")
+        return np.arange(rank, self.n_batches, self.world_size, dtype=np.int64)
+
+
+def worker_batches(rank_batches: np.ndarray, start: int, worker: int, num_workers: int) -> np.ndarray:
+    """The batches one DataLoader worker produces: the rank's batches from `start` (resume), dealt
+    round-robin. num_workers 0 means the main process alone (= one worker)."""
+    n = max(num_workers, 1)
+    return rank_batches[start:][worker::n]
+
+
+def plan_epoch(
+    group_stream: np.ndarray,
+    group_rows: np.ndarray,
+    *,
+    seed: int,
+    epoch: int,
+    batch_size: int,
+    world_size: int = 1,
+    shuffle: bool = True,
+    window: int = 8,
+    drop_last: bool = True,
+) -> EpochPlan:
+    """The plan of one epoch (see the module docstring). group_stream, group_rows: [G]."""
+    if batch_size < 1 or world_size < 1 or window < 1:
+        raise ValueError("batch_size, world_size and window must be >= 1")
+    group_stream = np.asarray(group_stream, dtype=np.int64)
+    group_rows = np.asarray(group_rows, dtype=np.int64)
+    streams: list[Stream] = []
+    n_rows_dropped = 0
+    for s in np.unique(group_stream):
+        groups = np.nonzero(group_stream == s)[0]
+        if shuffle:
+            groups = np.random.default_rng([seed, epoch, _GROUPS, int(s)]).permutation(groups)
+        rows = group_rows[groups]
+        window_groups = np.append(np.arange(0, groups.size, window), groups.size).astype(np.int64)
+        window_rows = np.concatenate([[0], np.cumsum(rows)])[window_groups].astype(np.int64)
+        n = int(rows.sum())
+        n_batches = n // batch_size if drop_last else -(-n // batch_size)
+        n_rows_dropped += n - n_batches * batch_size if drop_last else 0
+        streams.append(Stream(int(s), groups, rows, window_groups, window_rows, n_batches))
+
+    counts = np.array([st.n_batches for st in streams], dtype=np.int64)
+    batch_stream = np.repeat(np.arange(len(streams), dtype=np.int64), counts)
+    if shuffle:
+        batch_stream = np.random.default_rng([seed, epoch, _ORDER]).permutation(batch_stream)
+    batch_number = np.empty_like(batch_stream)
+    for i, c in enumerate(counts):
+        batch_number[batch_stream == i] = np.arange(c)
+
+    n_dropped = n_padded = 0
+    extra = batch_stream.size % world_size
+    if extra and drop_last:
+        n_dropped = extra
+        keep = batch_stream.size - extra
+        n_rows_dropped += extra * batch_size  # drop_last: every batch is full
+        batch_stream, batch_number = batch_stream[:keep], batch_number[:keep]
+    elif extra:
+        n_padded = world_size - extra
+        batch_stream = np.concatenate([batch_stream, batch_stream[:n_padded]])
+        batch_number = np.concatenate([batch_number, batch_number[:n_padded]])
+    return EpochPlan(
+        seed, epoch, batch_size, world_size, shuffle, tuple(streams), batch_stream, batch_number,
+        int(group_rows.sum()), n_rows_dropped, n_dropped, n_padded,
+    )
+
+
+def window_permutation(plan: EpochPlan, stream_index: int, window: int) -> np.ndarray:
+    """[rows of the window] int64: the order of that window's rows (identity without shuffle)."""
+    st = plan.streams[stream_index]
+    n = int(st.window_rows[window + 1] - st.window_rows[window])
+    if not plan.shuffle:
+        return np.arange(n, dtype=np.int64)
+    return np.random.default_rng([plan.seed, plan.epoch, _ROWS, st.stream, window]).permutation(n)
+
+
+def batch_windows(plan: EpochPlan, stream_index: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of batch k of a stream as (window [b], row within the window in window-permuted
+    position [b]) — the position still has to go through window_permutation."""
+    st = plan.streams[stream_index]
+    pos = np.arange(k * plan.batch_size, min((k + 1) * plan.batch_size, st.n_rows), dtype=np.int64)
+    window = np.searchsorted(st.window_rows, pos, side="right") - 1
+    return window, pos - st.window_rows[window]
+
+
+def window_row_location(stream: Stream, window: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of a window (in its concatenated group order) -> (row-group number [b], row in group [b])."""
+    g0, g1 = stream.window_groups[window], stream.window_groups[window + 1]
+    starts = np.concatenate([[0], np.cumsum(stream.group_rows[g0:g1])])
+    j = np.searchsorted(starts, rows, side="right") - 1
+    return stream.groups[g0:g1][j], rows - starts[j]
+
+
+def batch_rows(plan: EpochPlan, global_batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row-group number [b], row within the group [b]) of one global batch, in batch order.
+    Recomputes window permutations: for tests and small layouts; the reader caches them."""
+    s, k = int(plan.batch_stream[global_batch]), int(plan.batch_number[global_batch])
+    window, pos = batch_windows(plan, s, k)
+    groups, offsets = np.empty_like(pos), np.empty_like(pos)
+    for w in np.unique(window):
+        sel = window == w
+        rows = window_permutation(plan, s, int(w))[pos[sel]]
+        groups[sel], offsets[sel] = window_row_location(plan.streams[s], int(w), rows)
+    return groups, offsets

@@ -1,0 +1,286 @@
+"""`retail-sim splits`: runs sql/01..11 in order over the raw CSVs and writes the prepared folder.
+
+Python only orchestrates: it checks the inputs, passes parameters as DuckDB variables, runs the
+numbered SQL files, writes the manifest last, and moves the finished folder into place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from retail_sim import __version__
+from retail_sim.config import Config
+from retail_sim.errors import UserError
+from retail_sim.inputs import fingerprint_file, header_variant, resolve_inputs
+from retail_sim.manifest import write_manifest
+from retail_sim.progress import log, peak_rss_mb, stage
+from retail_sim.sqlrun import connect, run_file, set_variables
+from retail_sim.vocab import FIRST_PRODUCT_IDX
+
+SPLITS = ("train", "validation", "test")
+
+
+def calendar_variables(cfg: Config) -> dict[str, Any]:
+    cal = cfg.calendar
+    return {
+        "origin_year": cal.origin_shop_week // 100,
+        "origin_ww": cal.origin_shop_week % 100,
+        "weeks_per_year": cal.weeks_per_year,
+        "origin_date": dt.date.fromisoformat(cal.origin_date),
+        "first_week": cal.first_week,
+        "last_week": cal.last_week,
+    }
+
+
+def split_variables(cfg: Config) -> dict[str, Any]:
+    s = cfg.splits
+    return {
+        "train_first": s.train_weeks[0], "train_last": s.train_weeks[1],
+        "validation_first": s.validation_weeks[0], "validation_last": s.validation_weeks[1],
+        "test_first": s.test_weeks[0], "test_last": s.test_weeks[1],
+        "max_seq_len": s.max_seq_len,
+        "bucket_edges": list(s.bucket_edges),
+        "price_window_weeks": s.price_window_weeks,
+        "row_group_size": s.row_group_size,
+        "first_product_idx": FIRST_PRODUCT_IDX,
+    }
+
+
+def week_of(shop_week: int, cfg: Config) -> int:
+    """Fiscal YYYYWW -> week index (200607 -> 1 by default); independent of which weeks exist."""
+    cal = cfg.calendar
+    return (shop_week // 100 - cal.origin_shop_week // 100) * cal.weeks_per_year + (
+        shop_week % 100 - cal.origin_shop_week % 100
+    ) + 1
+
+
+def week_start(week: int, cfg: Config) -> dt.date:
+    """The Monday that starts `week`."""
+    return dt.date.fromisoformat(cfg.calendar.origin_date) + dt.timedelta(days=7 * (week - 1))
+
+
+def check_time_csv(files: list[Path], cfg: Config) -> int:
+    """If a time.csv lies beside the inputs, check every week's dates against the calendar."""
+    checked = 0
+    for folder in sorted({f.parent for f in files}):
+        path = folder / "time.csv"
+        if not path.is_file():
+            continue
+        try:
+            rows = duckdb.execute(
+                "select shop_week, date_from, date_to from read_csv(?, header = true, auto_detect = false,"
+                " columns = {'shop_week': 'INTEGER', 'date_from': 'VARCHAR', 'date_to': 'VARCHAR'})",
+                [str(path)],
+            ).fetchall()
+        except duckdb.Error as exc:
+            raise UserError(f"{path}: cannot read as shop_week,date_from,date_to ({str(exc).splitlines()[0]})") from None
+        for shop_week, date_from, date_to in rows:
+            start = week_start(week_of(shop_week, cfg), cfg)
+            expected = (start.strftime("%Y%m%d"), (start + dt.timedelta(days=6)).strftime("%Y%m%d"))
+            if (date_from, date_to) != expected:
+                raise UserError(
+                    f"{path}: week {shop_week} runs {date_from}..{date_to} but the calendar "
+                    f"(calendar.origin_shop_week/origin_date) gives {expected[0]}..{expected[1]} — fix the calendar settings"
+                )
+            checked += 1
+    return checked
+
+
+def _duck(step: str, fn):
+    """Run a DuckDB step; an input problem DuckDB finds (bad gzip, unreadable file) is a UserError."""
+    try:
+        return fn()
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+        raise UserError(f"{step}: {str(exc).splitlines()[0]}") from None
+
+
+def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
+    """Run the splits stage; return the manifest. Writes to a temp folder, then moves it to `out`."""
+    out = Path(out)
+    durations: dict[str, float] = {}
+    started = time.perf_counter()
+    with stage("inputs", durations):
+        files = resolve_inputs(raw)
+        variants = {str(f): header_variant(f) for f in files}
+        weeks_checked = check_time_csv(files, cfg)
+        log(f"  {len(files)} files ({sum(1 for v in variants.values() if v == 'named')} with the named header), "
+            f"time.csv weeks checked: {weeks_checked}")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    for sub in ("vocab", "prices", "rejects", "samples"):
+        (work / sub).mkdir(parents=True)
+    hasher = ThreadPoolExecutor(max_workers=1)
+    fingerprints = hasher.map(fingerprint_file, files)
+    con = connect(cfg, work / "work.duckdb", temp_directory=work / "duckdb_tmp")
+    try:
+        set_variables(con, {
+            "input_files": [str(f) for f in files],
+            **calendar_variables(cfg), **split_variables(cfg),
+        })
+        with stage("01 transactions: read, type, validate", durations):
+            _duck("reading the input CSVs", lambda: run_file(con, "01_transactions.sql"))
+        with stage("02 basket conflicts", durations):
+            run_file(con, "02_conflicts.sql")
+        with stage("03-04 rejects", durations):
+            run_file(con, "03_rejects.sql")
+            reject_files = [r[0] for r in con.execute(
+                "select distinct source_file from transactions where reject_reason is not null order by 1"
+            ).fetchall()]
+            if reject_files:
+                set_variables(con, {"reject_files": reject_files})
+                _duck("re-reading files with rejects", lambda: run_file(con, "04_reject_lines.sql"))
+        accounting = _accounting(con)
+        if accounting["read"] == 0:
+            raise UserError(f"{raw}: no data rows in {len(files)} input file(s) — nothing to prepare")
+        with stage("05 vocab", durations):
+            run_file(con, "05_vocab.sql")
+        with stage("06 items (merge repeated lines)", durations):
+            run_file(con, "06_items.sql")
+        with stage("07 point-in-time prices", durations):
+            run_file(con, "07_prices.sql")
+        with stage("08 baskets, splits, history", durations):
+            run_file(con, "08_baskets.sql")
+        with stage("09-10 samples by slice of weeks", durations):
+            _write_samples(con, cfg, work)
+        with stage("11 vocab, items, prices, rejects files", durations):
+            set_variables(con, {"out": str(work)})
+            run_file(con, "11_outputs.sql")
+        manifest = _manifest(con, cfg, files, variants, accounting)
+    finally:
+        con.close()
+    manifest["inputs"] = [dict(fp, header=variants[fp["path"]]) for fp in fingerprints]
+    hasher.shutdown()
+    (work / "work.duckdb").unlink(missing_ok=True)
+    shutil.rmtree(work / "duckdb_tmp", ignore_errors=True)
+
+    fraction = accounting["rejected"] / accounting["read"]
+    if fraction > cfg.splits.max_reject_fraction:
+        failed = out.parent / f"{out.name}.failed"
+        shutil.rmtree(failed, ignore_errors=True)
+        os.replace(work, failed)
+        top = ", ".join(f"{k} {v}" for k, v in accounting["rejected_by_reason"].items())
+        raise UserError(
+            f"{accounting['rejected']} of {accounting['read']} rows rejected ({fraction:.4%} > "
+            f"splits.max_reject_fraction {cfg.splits.max_reject_fraction}): {top} — see "
+            f"{failed}/rejects/rejects.parquet; fix the input or raise the limit"
+        )
+    durations["total"] = round(time.perf_counter() - started, 3)
+    manifest["durations"] = durations
+    manifest["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    manifest["fingerprint"] = write_manifest(work, manifest)
+    _move_into_place(work, out)
+    print_summary(manifest)
+    return manifest
+
+
+def _write_samples(con, cfg: Config, work: Path) -> None:
+    lo, hi = con.execute("select min(week), max(week) from baskets where split is not null").fetchone()
+    if lo is None:
+        return
+    step = cfg.splits.weeks_per_slice
+    for n, first in enumerate(range(lo, hi + 1, step)):
+        set_variables(con, {"slice_first": first, "slice_last": min(first + step - 1, hi)})
+        run_file(con, "09_samples.sql")
+        parts = con.execute("select distinct split, bucket from slice_samples order by 1, 2").fetchall()
+        for split, bucket in parts:
+            folder = work / "samples" / f"split={split}" / f"bucket={bucket}"
+            folder.mkdir(parents=True, exist_ok=True)
+            set_variables(con, {"split": split, "bucket": bucket, "target": str(folder / f"part-{n:04d}.parquet")})
+            run_file(con, "10_write_samples.sql")
+        log(f"  weeks {first}-{min(first + step - 1, hi)}: {len(parts)} files")
+    con.execute("drop table if exists slice_samples")
+
+
+def _accounting(con) -> dict[str, Any]:
+    valid_or_typed = con.execute("select count(*) from transactions").fetchone()[0]
+    malformed = con.execute("select count(*) from reader_rejects").fetchone()[0]
+    by_reason = dict(con.execute(
+        "select reason, count(*) from (select reject_reason as reason from transactions"
+        " where reject_reason is not null union all select 'malformed_line' from reader_rejects)"
+        " group by reason order by reason"
+    ).fetchall())
+    rejected = sum(by_reason.values())
+    read = valid_or_typed + malformed
+    return {"read": read, "kept": read - rejected, "rejected": rejected, "rejected_by_reason": by_reason}
+
+
+def _manifest(con, cfg: Config, files, variants, accounting) -> dict[str, Any]:
+    accounting["rejects_written"] = con.execute("select count(*) from rejects").fetchone()[0]
+    merged = con.execute("select coalesce(sum(n_lines - 1), 0), count(*) from items").fetchone()
+    accounting["merged_duplicate_lines"] = int(merged[0])
+    accounting["items"] = merged[1]
+    by_split: dict[str, Any] = {}
+    rows = con.execute(
+        "select split, count(*), avg(is_anonymous::int), avg(is_unseen_in_train::int),"
+        " avg(is_first_basket::int), sum((n_products > seq_len)::int)"
+        " from baskets where split is not null group by split"
+    ).fetchall()
+    for split, n, anon, unseen, first, truncated in rows:
+        by_split[split] = {
+            "baskets": n, "anonymous_share": round(anon, 6),
+            "unseen_in_train_share": round(unseen, 6), "first_basket_share": round(first, 6),
+            "truncated_baskets": truncated, "by_bucket": {},
+        }
+    for split, bucket, n in con.execute(
+        "select split, bucket, count(*) from baskets where split is not null group by all order by all"
+    ).fetchall():
+        by_split[split]["by_bucket"][str(bucket)] = n
+    totals = con.execute(
+        "select count(*), count(*) filter (where split is null) from baskets"
+    ).fetchone()
+    weeks = [r[0] for r in con.execute("select distinct week from baskets order by 1").fetchall()]
+    return {
+        "stage": "splits",
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "config": cfg.to_dict(),
+        "rows": accounting,
+        "baskets": {"kept": totals[0], "outside_splits": totals[1], "by_split": by_split},
+        "weeks_present": weeks,
+        "vocab": {
+            "products": con.execute("select count(*) from products").fetchone()[0],
+            "customers": con.execute("select count(*) from customers").fetchone()[0],
+            "stores": con.execute("select count(*) from stores").fetchone()[0],
+        },
+        "versions": {
+            "retail_sim": __version__, "duckdb": duckdb.__version__, "python": platform.python_version(),
+        },
+    }
+
+
+def _move_into_place(work: Path, out: Path) -> None:
+    """Swap the finished folder in: the previous complete output stays until the new one is whole."""
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        os.replace(out, old)
+    os.replace(work, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def print_summary(manifest: dict[str, Any]) -> None:
+    rows = manifest["rows"]
+    log("")
+    log(f"rows read {rows['read']:,}  kept {rows['kept']:,}  rejected {rows['rejected']:,}  "
+        f"(merged duplicate lines {rows['merged_duplicate_lines']:,})")
+    for reason, n in rows["rejected_by_reason"].items():
+        log(f"  rejected {reason:<26} {n:,}")
+    by_split = manifest["baskets"]["by_split"]
+    buckets = sorted({b for s in by_split.values() for b in s["by_bucket"]}, key=int)
+    log(f"{'split':<11}{'baskets':>10}" + "".join(f"{'b' + b:>9}" for b in buckets)
+        + f"{'anon':>8}{'unseen':>8}{'first':>8}")
+    for split in SPLITS:
+        if split in by_split:
+            s = by_split[split]
+            log(f"{split:<11}{s['baskets']:>10,}" + "".join(f"{s['by_bucket'].get(b, 0):>9,}" for b in buckets)
+                + f"{s['anonymous_share']:>8.1%}{s['unseen_in_train_share']:>8.1%}{s['first_basket_share']:>8.1%}")
+    log("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in manifest["durations"].items()))

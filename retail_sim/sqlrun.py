@@ -1,0 +1,44 @@
+"""Running the numbered SQL files: one DuckDB connection, parameters as DuckDB variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from retail_sim.config import Config
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+def connect(cfg: Config, database: Path | str = ":memory:", temp_directory: Path | None = None):
+    """A DuckDB connection with the configured memory limit, threads and spill directory."""
+    con = duckdb.connect(str(database))
+    con.execute("set memory_limit = ?", [cfg.duckdb.memory_limit])
+    if cfg.duckdb.threads > 0:
+        con.execute("set threads = ?", [cfg.duckdb.threads])
+    temp = cfg.duckdb.temp_directory or (str(temp_directory) if temp_directory else "")
+    if temp:
+        con.execute("set temp_directory = ?", [temp])
+    con.execute("set preserve_insertion_order = true")
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
+def set_variables(con, values: dict[str, Any]) -> None:
+    """`set variable name = ?` for each value: values travel as parameters, never as SQL text."""
+    for name, value in values.items():
+        if not name.isidentifier():
+            raise ValueError(f"bad variable name {name!r}")
+        con.execute(f"set variable {name} = ?", [value])
+
+
+def sql_file(name: str | Path) -> Path:
+    path = Path(name)
+    return path if path.is_absolute() or path.exists() else SQL_DIR / path
+
+
+def run_file(con, name: str | Path):
+    """Execute every statement of one SQL file; return the relation of the last statement."""
+    return con.execute(sql_file(name).read_text())

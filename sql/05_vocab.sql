@@ -1,0 +1,68 @@
+-- 05_vocab: products, customers and stores numbered in code order.
+-- grain: products — one row per PROD_CODE; customers — one row per CUST_CODE; stores — one row
+--        per STORE_CODE.
+-- inputs: transactions (valid lines only). outputs: tables products, customers, stores.
+-- Special ids: products PAD 0, UNK 1, MASK 2, real products from getvariable('first_product_idx');
+-- customer 0 = anonymous, store 0 = unknown (neither has a row). A customer's segment codes are
+-- the ones of their first basket (ties by basket_id), so the vocab uses no later information.
+create or replace table products as
+with
+kept as (select * from transactions where reject_reason is null),
+
+agg as (
+    select
+        prod_code as product_code,
+        min(prod_code_10) as prod_code_10,
+        min(prod_code_20) as prod_code_20,
+        min(prod_code_30) as prod_code_30,
+        min(prod_code_40) as prod_code_40,
+        min(week) as first_week
+    from kept
+    group by prod_code
+)
+
+select
+    (row_number() over (order by product_code) + getvariable('first_product_idx') - 1)::integer
+        as product_idx,
+    product_code, prod_code_10, prod_code_20, prod_code_30, prod_code_40,
+    first_week::integer as first_week
+from agg
+order by product_code;
+
+create or replace table customers as
+with
+agg as (
+    select
+        cust_code as customer_code,
+        arg_min(customer_price_sensitivity, (shop_date, shop_hour, basket_id)) as customer_price_sensitivity,
+        arg_min(customer_lifestage, (shop_date, shop_hour, basket_id)) as customer_lifestage,
+        min(week) as first_week
+    from transactions
+    where reject_reason is null and cust_code is not null
+    group by cust_code
+)
+
+select
+    row_number() over (order by customer_code)::integer as customer_idx,
+    customer_code, customer_price_sensitivity, customer_lifestage,
+    first_week::integer as first_week
+from agg
+order by customer_code;
+
+create or replace table stores as
+with
+agg as (
+    select
+        store_code,
+        min(store_format) as store_format,
+        min(store_region) as store_region
+    from transactions
+    where reject_reason is null
+    group by store_code
+)
+
+select
+    row_number() over (order by store_code)::integer as store_idx,
+    store_code, store_format, store_region
+from agg
+order by store_code;

@@ -1,0 +1,12 @@
+-- 10_write_samples: one Parquet file of one (split, bucket) of the current slice.
+-- grain: one row per basket, ordered by (week, basket_id).
+-- inputs: slice_samples (09); getvariable('split'), getvariable('bucket'), getvariable('target').
+-- outputs: getvariable('target') (samples/split=<split>/bucket=<bucket>/part-<slice>.parquet).
+copy (
+    select * exclude (split, bucket)
+    from slice_samples
+    where split = getvariable('split') and bucket = getvariable('bucket')
+    order by week, basket_id
+) to (getvariable('target')) (
+    format parquet, compression zstd, row_group_size getvariable('row_group_size')
+);

@@ -1,0 +1,28 @@
+-- 11_outputs: the intermediate tables later stages read, as Parquet.
+-- grain: vocab/products — one row per product; vocab/customers — per customer; vocab/stores —
+--        per store; items/week=<w>/ — one row per (basket, product); prices/weekly_prices — one
+--        row per (product, store, week); rejects/rejects — one row per rejected input line.
+-- inputs: products, customers, stores, items, weekly_prices, rejects; getvariable('out') (the
+--         output folder being written). outputs: the files above.
+copy (select * from products order by product_idx)
+    to (getvariable('out') || '/vocab/products.parquet') (format parquet, compression zstd);
+
+copy (select * from customers order by customer_idx)
+    to (getvariable('out') || '/vocab/customers.parquet') (format parquet, compression zstd);
+
+copy (select * from stores order by store_idx)
+    to (getvariable('out') || '/vocab/stores.parquet') (format parquet, compression zstd);
+
+copy (
+    select basket_id, week, shop_date, shop_hour, customer_idx, store_idx, product_idx,
+        quantity, spend, unit_price, n_lines
+    from items
+) to (getvariable('out') || '/items') (
+    format parquet, compression zstd, partition_by (week), row_group_size getvariable('row_group_size')
+);
+
+copy (select * from weekly_prices order by week, product_idx, store_idx)
+    to (getvariable('out') || '/prices/weekly_prices.parquet') (format parquet, compression zstd);
+
+copy (select * from rejects order by source_file, line)
+    to (getvariable('out') || '/rejects/rejects.parquet') (format parquet, compression zstd);
