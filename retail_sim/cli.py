@@ -105,8 +105,17 @@ def splits(
 
 @app.command()
 def audit(prepared: PreparedOpt = None, config: ConfigOpt = None) -> None:
-    """Run every leakage/consistency check in sql/audits/; exit 1 on any violation."""
-    not_implemented("audit", 3)
+    """Run every leakage/consistency check in sql/audits/; exit 1 on any violation.
+
+    Prints one line per check: rows checked, violations, what it checks (and a few violating rows).
+    """
+    from retail_sim.audit import print_audits, run_audits
+
+    cfg = resolve(config, paths__prepared=prepared)
+    results = run_audits(Path(cfg.paths.prepared), cfg)
+    print_audits(results)
+    if any(r.violations for r in results):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -115,8 +124,16 @@ def sql(
     prepared: PreparedOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Run one SQL file against a prepared folder and print the result table."""
-    not_implemented("sql", 3)
+    """Run one SQL file against a prepared folder and print the result table.
+
+    The file sees the views of sql/prepared_views.sql (samples, sample_items, items, products,
+    customers, stores, weekly_prices, rejects, manifest) and the split/bucket variables of the
+    folder's manifest (getvariable('train_first'), ...). Write your own checks the same way.
+    """
+    from retail_sim.audit import run_sql
+
+    cfg = resolve(config, paths__prepared=prepared)
+    run_sql(file, Path(cfg.paths.prepared), cfg)
 
 
 @app.command()

@@ -156,12 +156,23 @@ class TrainConfig:
 
 @dataclass
 class SynthConfig:
+    """`retail-sim synth`: figures the generator is calibrated to live in retail_sim/synth/calibration.py."""
+
     customers: int = 2000
     weeks: int = 117
     products: int = 4997
     stores: int = 761
-    anonymous_share: float = 0.2
+    anonymous_share: float = 0.205  # share of baskets without a customer (real: 20.5%)
     header: str = "seg"  # "seg" or "named"
+    new_customer_share: float = 0.5  # customers whose first week is after week 1 (cold start)
+    churn_share: float = 0.3  # customers who stop shopping before the last week
+    home_store_share: float = 0.83  # mean share of a customer's baskets in their home store
+    favourite_share: float = 0.45  # mean share of a customer's lines from their favourite products
+    preference_sigma: float = 1.0  # spread (lognormal sigma) of customers' category preferences
+    habit_share: float = 0.5  # baskets on the customer's usual weekday / hour
+    promo_share: float = 0.03  # share of product-weeks on promotion (10-50% off, 1-4 weeks)
+    promo_lift: float = 5.0  # purchase weight x (1 + promo_lift * discount) on promotion
+    gzip_level: int = 6
 
 
 @dataclass
@@ -274,3 +285,8 @@ def validate(cfg: Config) -> Config:
     if not 0 < m.mask_prob <= 1 or m.mask_token_frac + m.random_token_frac > 1:
         raise UserError("masking: need 0 < mask_prob <= 1 and mask_token_frac + random_token_frac <= 1")
     return cfg
+
+
+def from_dict(data: dict[str, Any], source: str = "manifest") -> Config:
+    """A Config from `Config.to_dict()` output (e.g. the resolved config stored in a manifest)."""
+    return validate(_merge(Config(), data, "", source))
