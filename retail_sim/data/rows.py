@@ -1,0 +1,182 @@
+"""Sample rows as flat numpy columns, and the Parquet layout of a split (metadata only).
+
+BasketRows holds n baskets: scalar columns [n] and the aligned item lists flattened to [total]
+with offsets [n+1]. It is what a shuffle window or an evaluation week holds in memory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from retail_sim.data.codes import AUXILIARY_CODES
+from retail_sim.errors import UserError
+
+SCALAR_COLUMNS = (
+    "basket_id", "customer_idx", "store_idx", "shop_week", "week", "shop_date", "shop_weekday",
+    "shop_hour", "seq_len", "history_length", "days_since_prev_basket",
+)
+CODE_COLUMNS = tuple(col for col, _ in AUXILIARY_CODES.values())
+LIST_COLUMNS = ("product_idx", "unit_price", "base_price", "prior_price", "category_avg_price")
+COLUMNS = SCALAR_COLUMNS + CODE_COLUMNS + LIST_COLUMNS
+PRICE_CLIP = 1e30  # prices are stored as float32; larger values are clipped (still "huge")
+
+
+@dataclass
+class BasketRows:
+    scalars: dict[str, np.ndarray]  # name -> [n]; shop_date int32 days since 1970-01-01,
+    #                                 days_since_prev_basket float32 (NaN = NULL)
+    codes: np.ndarray  # [n, 4] int8 class ids of the AUXILIARY_CODES columns, -1 = XX/NULL
+    offsets: np.ndarray  # [n + 1] int64
+    items: dict[str, np.ndarray]  # name -> [total]; product_idx int32, prices float32 (NaN = NULL)
+    extra: dict[str, np.ndarray] | None = None  # per-row arrays computed once (e.g. T3 [n, 64])
+
+    @property
+    def n(self) -> int:
+        return int(self.offsets.size - 1)
+
+    def take(self, idx: np.ndarray) -> BasketRows:
+        idx = np.asarray(idx, dtype=np.int64)
+        lens = self.offsets[idx + 1] - self.offsets[idx]
+        offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        flat = np.repeat(self.offsets[idx] - offsets[:-1], lens) + np.arange(int(offsets[-1]))
+        return BasketRows(
+            {k: v[idx] for k, v in self.scalars.items()}, self.codes[idx], offsets,
+            {k: v[flat] for k, v in self.items.items()},
+            {k: v[idx] for k, v in self.extra.items()} if self.extra else None,
+        )
+
+    @staticmethod
+    def concat(parts: list[BasketRows]) -> BasketRows:
+        if len(parts) == 1:
+            return parts[0]
+        lens = np.concatenate([np.diff(p.offsets) for p in parts])
+        extra = None
+        if parts[0].extra:
+            extra = {k: np.concatenate([p.extra[k] for p in parts]) for k in parts[0].extra}
+        return BasketRows(
+            {k: np.concatenate([p.scalars[k] for p in parts]) for k in parts[0].scalars},
+            np.concatenate([p.codes for p in parts]),
+            np.concatenate([[0], np.cumsum(lens)]).astype(np.int64),
+            {k: np.concatenate([p.items[k] for p in parts]) for k in parts[0].items},
+            extra,
+        )
+
+    def padded(self, name: str, S: int, fill) -> tuple[np.ndarray, np.ndarray]:
+        """([n, S] item column padded with `fill`, [n, S] bool real positions); lists longer
+        than S are truncated (items are ordered by spend, highest first)."""
+        starts = self.offsets[:-1]
+        lens = np.minimum(np.diff(self.offsets), S)
+        real = np.arange(S)[None, :] < lens[:, None]
+        values = self.items[name]
+        pos = np.where(real, starts[:, None] + np.arange(S)[None, :], 0)
+        out = values[pos] if values.size else np.zeros(pos.shape, values.dtype)
+        out[~real] = fill
+        return out, real
+
+
+def rows_from_arrow(table: pa.Table) -> BasketRows:
+    """Convert sample rows (contract A columns) to BasketRows."""
+    scalars = {}
+    for name in SCALAR_COLUMNS:
+        col = table.column(name)
+        if name == "shop_date":
+            scalars[name] = pc.cast(col, pa.int32()).to_numpy()
+        elif name == "days_since_prev_basket":
+            scalars[name] = pc.fill_null(pc.cast(col, pa.float32()), float("nan")).to_numpy()
+        elif name == "basket_id":
+            scalars[name] = col.to_numpy().astype(np.int64, copy=False)
+        else:
+            scalars[name] = pc.fill_null(col, -1).to_numpy().astype(np.int32, copy=False)
+    codes = np.empty((table.num_rows, len(CODE_COLUMNS)), dtype=np.int8)
+    for j, (col, classes) in enumerate(AUXILIARY_CODES.values()):
+        found = pc.index_in(table.column(col), value_set=pa.array(classes, pa.string()))
+        codes[:, j] = pc.fill_null(found, -1).to_numpy()
+    first = table.column(LIST_COLUMNS[0])
+    lens = pc.fill_null(pc.list_value_length(first), 0).to_numpy().astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    items = {}
+    for name in LIST_COLUMNS:
+        flat = pc.list_flatten(table.column(name))
+        if name == "product_idx":
+            items[name] = pc.fill_null(flat, 1).to_numpy().astype(np.int32, copy=False)
+        else:
+            values = pc.fill_null(pc.cast(flat, pa.float64()), float("nan")).to_numpy()
+            items[name] = np.clip(values, -PRICE_CLIP, PRICE_CLIP).astype(np.float32)
+        if items[name].size != offsets[-1]:
+            raise UserError(f"samples: list column '{name}' is not aligned with product_idx — re-run `make splits`")
+    return BasketRows(scalars, codes, offsets, items)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The row groups of one split, in the order (bucket, file path, row-group index)."""
+
+    files: tuple[Path, ...]
+    group_file: np.ndarray  # [G] int64 index into files
+    group_index: np.ndarray  # [G] int64 row-group index inside its file
+    group_bucket: np.ndarray  # [G] int64
+    group_rows: np.ndarray  # [G] int64
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.group_rows.sum())
+
+
+_BUCKET = re.compile(r"bucket=(\d+)$")
+
+
+def read_layout(prepared: Path, split: str) -> Layout:
+    """Row counts of every row group of samples/split=<split>/bucket=*/*.parquet (metadata only)."""
+    root = Path(prepared) / "samples" / f"split={split}"
+    if not root.is_dir():
+        raise UserError(f"{root}: no samples for split '{split}' — run `make splits` (splits: train, validation, test)")
+    files, gf, gi, gb, gr = [], [], [], [], []
+    buckets = sorted((int(m.group(1)), d) for d in root.iterdir() if (m := _BUCKET.search(d.name)))
+    for bucket, d in buckets:
+        for path in sorted(d.glob("*.parquet")):
+            meta = pq.ParquetFile(path).metadata
+            for i in range(meta.num_row_groups):
+                gf.append(len(files))
+                gi.append(i)
+                gb.append(bucket)
+                gr.append(meta.row_group(i).num_rows)
+            files.append(path)
+    as64 = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
+    return Layout(tuple(files), as64(gf), as64(gi), as64(gb), as64(gr))
+
+
+def group_week_range(layout: Layout, group: int) -> tuple[int, int]:
+    """(min, max) week of a row group from its Parquet statistics, reading the column if absent."""
+    pf = pq.ParquetFile(layout.files[layout.group_file[group]])
+    rg = pf.metadata.row_group(int(layout.group_index[group]))
+    for j in range(rg.num_columns):
+        col = rg.column(j)
+        if col.path_in_schema == "week" and col.statistics is not None and col.statistics.has_min_max:
+            return int(col.statistics.min), int(col.statistics.max)
+    weeks = pf.read_row_group(int(layout.group_index[group]), columns=["week"]).column("week").to_numpy()
+    return int(weeks.min()), int(weeks.max())
+
+
+class GroupReader:
+    """Reads row groups as BasketRows; ParquetFile handles are opened lazily per process."""
+
+    def __init__(self, layout: Layout):
+        self.layout = layout
+        self._files: dict[int, pq.ParquetFile] = {}
+
+    def read(self, group: int) -> BasketRows:
+        f = int(self.layout.group_file[group])
+        if f not in self._files:
+            self._files[f] = pq.ParquetFile(self.layout.files[f])
+        try:
+            table = self._files[f].read_row_group(int(self.layout.group_index[group]), columns=list(COLUMNS))
+        except KeyError as exc:
+            raise UserError(f"{self.layout.files[f]}: missing column {exc} — re-run `make splits`") from None
+        return rows_from_arrow(table)

@@ -1,0 +1,128 @@
+"""Small stand-ins for loader tests: a contract-B cache of hand-fillable numpy arrays and a writer
+of a contract-A samples folder. Not used by the pipeline itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from retail_sim.data.codes import (
+    BASKET_SIZES,
+    DOMINANT_MISSIONS,
+    MISSION_TYPES,
+    PRICE_SENSITIVITIES,
+)
+from retail_sim.manifest import write_manifest
+from retail_sim.vocab import FIRST_PRODUCT_IDX, MASK_IDX
+
+
+class FakeCache:
+    """The TensorCache attributes the loader reads (contract B), with deterministic contents:
+    customer c's state as of week w is c/100 + w/1000 in every slot, built from
+    n = clip(w - first_week[c], 0, ...) baskets (first_week = 1 + c % 5)."""
+
+    def __init__(self, n_products: int = 40, n_stores: int = 5, n_customers: int = 30, n_segments: int = 4,
+                 max_seq_len: int = 50, fingerprint: str = "fake"):
+        rng = np.random.default_rng(0)
+        self.n_products_total = n_products + FIRST_PRODUCT_IDX
+        self.product_embeddings = rng.normal(size=(self.n_products_total, 256)).astype(np.float32)
+        self.product_embeddings[0] = 0
+        self.product_embeddings[MASK_IDX] = 7.0
+        self.store_embeddings = rng.normal(size=(n_stores + 1, 96)).astype(np.float32)
+        self.segment_embeddings = rng.normal(size=(n_segments, 64)).astype(np.float32)
+        self.segment_prior = rng.normal(size=(n_segments, 128)).astype(np.float32)
+        self.positional_encodings = (0.01 * np.arange(max_seq_len)[:, None] * np.ones(256)).astype(np.float32)
+        self.customer_segment = (np.arange(n_customers + 1) % n_segments).astype(np.int32)
+        self.fingerprint = fingerprint
+
+    def get_customer_state_batch(self, customer_idx, week):
+        c = np.asarray(customer_idx, dtype=np.int64)
+        w = np.asarray(week, dtype=np.int64)
+        n = np.where(c > 0, np.clip(w - (1 + c % 5), 0, None), 0).astype(np.int32)
+        state = np.where(n[:, None] > 0, (c / 100 + w / 1000)[:, None], 0.0) * np.ones((1, 128))
+        return state.astype(np.float32), n
+
+
+def tiny_samples(n_baskets: int = 300, n_products: int = 40, n_customers: int = 30, n_stores: int = 5,
+                 weeks: tuple[int, int] = (1, 20), max_seq_len: int = 50, seed: int = 0) -> pa.Table:
+    """A table of contract-A sample rows (columns the loader reads, plus a few), random but valid."""
+    rng = np.random.default_rng(seed)
+    n = n_baskets
+    week = np.sort(rng.integers(weeks[0], weeks[1] + 1, n))
+    seq_len = np.minimum(rng.geometric(0.12, n), min(max_seq_len, n_products)).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(seq_len)]).astype(np.int32)
+    total = int(offsets[-1])
+    products = np.concatenate([rng.choice(n_products, k, replace=False) for k in seq_len]) + FIRST_PRODUCT_IDX
+    unit = np.round(rng.lognormal(0, 0.8, total), 2)
+
+    def nullable(x, p):
+        return pa.array(np.where(rng.random(total) < p, np.nan, x), from_pandas=True)
+
+    def lists(values):
+        return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+    cust = np.where(rng.random(n) < 0.2, 0, rng.integers(1, n_customers + 1, n)).astype(np.int32)
+    day0 = np.datetime64("2006-04-10")
+    date = day0 + (7 * (week - 1) + rng.integers(0, 7, n)).astype("timedelta64[D]")
+    weekday = ((date - np.datetime64("2006-04-09")).astype(np.int64) % 7 + 1).astype(np.int32)
+    yyyyww = np.where(week <= 46, 200606 + week, 200700 + week - 46).astype(np.int32)
+
+    def codes(classes, p_null=0.05):
+        v = np.array(classes, dtype=object)[rng.integers(0, len(classes), n)]
+        return pa.array(np.where(rng.random(n) < p_null, None, v).tolist(), pa.string())
+
+    gap = rng.integers(0, 60, n).astype(np.float64)
+    gap[rng.random(n) < 0.3] = np.nan
+    return pa.table({
+        "basket_id": pa.array(994100100000000 + np.arange(n) * 7 + week * 1_000_000, pa.int64()),
+        "customer_idx": pa.array(cust),
+        "store_idx": pa.array(rng.integers(1, n_stores + 1, n).astype(np.int32)),
+        "shop_week": pa.array(yyyyww),
+        "week": pa.array(week.astype(np.int32)),
+        "shop_date": pa.array(date, pa.date32()),
+        "shop_weekday": pa.array(weekday),
+        "shop_hour": pa.array(rng.integers(8, 23, n).astype(np.int32)),
+        "mission_type": codes(MISSION_TYPES),
+        "dominant_mission": codes(DOMINANT_MISSIONS),
+        "basket_price_sensitivity": codes(PRICE_SENSITIVITIES),
+        "basket_size": codes(BASKET_SIZES),
+        "n_products": pa.array(seq_len),
+        "seq_len": pa.array(seq_len),
+        "history_length": pa.array(rng.integers(0, 30, n).astype(np.int32)),
+        "days_since_prev_basket": pa.array(np.nan_to_num(gap).astype(np.int32), mask=np.isnan(gap)),
+        "is_anonymous": pa.array(cust == 0),
+        "product_idx": lists(pa.array(products.astype(np.int32))),
+        "quantity": lists(pa.array(np.ones(total, np.int32))),
+        "spend": lists(pa.array(unit)),
+        "unit_price": lists(pa.array(unit)),
+        "prior_price": lists(nullable(unit * 1.05, 0.3)),
+        "base_price": lists(nullable(unit * 1.1, 0.1)),
+        "category_avg_price": lists(nullable(unit * 0.9, 0.05)),
+    })
+
+
+def write_prepared(folder: Path, splits: dict[str, pa.Table], bucket_edges=(10, 20, 35, 50),
+                   row_group_size: int = 16, files_per_bucket: int = 2, config: dict | None = None) -> Path:
+    """Write samples/split=<s>/bucket=<k>/part-<i>.parquet (rows ordered by week, basket_id) and a
+    complete manifest.json. Returns folder."""
+    folder = Path(folder)
+    edges = np.asarray(bucket_edges)
+    for split, table in splits.items():
+        table = table.sort_by([("week", "ascending"), ("basket_id", "ascending")])
+        bucket = np.searchsorted(edges, table.column("seq_len").to_numpy(), side="left") + 1
+        for k in range(1, len(edges) + 1):
+            part = table.filter(pa.array(bucket == k))
+            if part.num_rows == 0:
+                continue
+            d = folder / "samples" / f"split={split}" / f"bucket={k}"
+            d.mkdir(parents=True, exist_ok=True)
+            cuts = np.linspace(0, part.num_rows, files_per_bucket + 1).astype(int)
+            for i in range(files_per_bucket):
+                if cuts[i + 1] > cuts[i]:
+                    pq.write_table(part.slice(cuts[i], cuts[i + 1] - cuts[i]), d / f"part-{i}.parquet",
+                                   row_group_size=row_group_size)
+    write_manifest(folder, {"stage": "splits", "config": config or {}, "counts": {}})
+    return folder
