@@ -146,16 +146,76 @@ def cache(
     not_implemented("cache", 4)
 
 
-@app.command()
-def train(prepared: PreparedOpt = None, config: ConfigOpt = None) -> None:
-    """Train the world model (single device, or torchrun for DDP)."""
-    not_implemented("train", 6)
+def _without_nproc(argv: list[str]) -> list[str]:
+    """argv after the program name, minus `--nproc N` / `--nproc=N` (for the torchrun re-launch)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
 
 
 @app.command()
-def evaluate(config: ConfigOpt = None) -> None:
+def train(
+    prepared: PreparedOpt = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder for checkpoints and metrics (default: runs/<preset>).")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="Model size: tiny (CPU) or base (GPU) (default: tiny).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs over the train split (default: 3).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Baskets per batch and rank (default: 64).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak AdamW learning rate (default: 3e-4).")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many optimiser steps (0 = no cap).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
+    num_workers: Annotated[Optional[int], typer.Option(help="Loader worker processes (default: 0).")] = None,
+    product_input: Annotated[Optional[str], typer.Option(help="cache (T2 from the tensor cache) or learned (trainable embedding).")] = None,
+    resume: Annotated[Optional[str], typer.Option(help="'auto' (continue <out>/last.pt when present) or a checkpoint path.")] = None,
+    nproc: Annotated[int, typer.Option(help="Processes on this machine: > 1 re-launches under torchrun (DDP).")] = 1,
+    config: ConfigOpt = None,
+) -> None:
+    """Train the world model (single device, or DDP with --nproc N / torchrun)."""
+    import os
+    import subprocess
+
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        argv = sys.argv[1:]
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                   "-m", "retail_sim", *_without_nproc(argv)]
+        raise typer.Exit(subprocess.call(command))
+    from retail_sim.train import train as run_training
+
+    cfg = resolve(config, paths__prepared=prepared, model__preset=preset, train__epochs=epochs,
+                  loader__batch_size=batch_size, train__lr=lr, train__max_steps=max_steps, train__device=device,
+                  loader__num_workers=num_workers, model__product_input=product_input)
+    run_dir = out if out is not None else Path(cfg.paths.runs) / cfg.model.preset
+    result = run_training(cfg, Path(cfg.paths.prepared), run_dir, resume=resume)
+    if int(os.environ.get("RANK", "0")) == 0:
+        typer.echo(f"{result.stopped}: {result.step} steps, {result.epoch} epochs, best validation loss "
+                   f"{result.best_val_loss:.4f} — {run_dir}/best.pt, {run_dir}/metrics.jsonl")
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option(help="A checkpoint written by `train` (best.pt or last.pt).")],
+    prepared: PreparedOpt = None,
+    split: Annotated[str, typer.Option(help="validation or test.")] = "validation",
+    group_by: Annotated[str, typer.Option(help="Per-group table and plot by date, hour or week.")] = "date",
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: <checkpoint folder>/eval_<split>).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Baskets per evaluation batch (default: 256).")] = None,
+    config: ConfigOpt = None,
+) -> None:
     """Evaluate a checkpoint against popularity, co-purchase and own-history baselines."""
-    not_implemented("evaluate", 6)
+    from retail_sim.evaluate import evaluate as run_evaluation
+    from retail_sim.evaluate import print_report
+
+    cfg = resolve(config, paths__prepared=prepared, train__device=device, train__eval_batch_size=batch_size)
+    tables = run_evaluation(cfg, checkpoint, Path(cfg.paths.prepared), split=split, group_by=group_by, out=out)
+    print_report(tables)
+    where = out if out is not None else checkpoint.parent / f"eval_{split}"
+    typer.echo(f"\ntables (Parquet + CSV) and recall10_by_{group_by}.png in {where}")
 
 
 @bench_app.command("synth")
