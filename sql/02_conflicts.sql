@@ -23,12 +23,14 @@ set reject_reason = 'basket_conflict'
 where reject_reason is null
     and basket_id in (select basket_id from basket_conflicts);
 
--- Snapshot of the lines the CSV reader could not split (DuckDB's reject tables are per scan).
+-- Snapshot of the lines the CSV reader could not split (DuckDB's reject tables are per scan and
+-- hold one row per problem; one row per line here).
 create or replace table reader_rejects as
 select
     s.file_path as source_file,
     e.line::bigint as line,
-    e.error_message,
-    e.csv_line
+    min(e.error_message) as error_message,
+    min(e.csv_line) as csv_line
 from reject_errors as e
-join reject_scans as s using (scan_id);
+join reject_scans as s on s.scan_id = e.scan_id and s.file_id = e.file_id
+group by s.file_path, e.line;

@@ -1,0 +1,288 @@
+"""The splits stage on hand-made CSVs whose answers are worked out by hand, and on the real sample."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import duckdb
+import pytest
+from lgsr_files import NAMED_HEADER, day, write
+
+from conftest import SAMPLE_RAW
+
+from retail_sim.config import Config, apply
+from retail_sim.errors import UserError
+from retail_sim.prepare import run_splits, week_of, week_start
+
+SMALL = {"duckdb.threads": 1, "duckdb.memory_limit": "1GB"}
+
+
+def cfg(**extra):
+    return apply(Config(), {**SMALL, **extra})
+
+
+def samples(out, where="true"):
+    con = duckdb.connect()
+    rel = con.execute(
+        "select * from read_parquet(?, hive_partitioning = true) where " + where + " order by basket_id",
+        [str(out / "samples" / "*" / "*" / "*.parquet")],
+    )
+    names = [d[0] for d in rel.description]
+    return [dict(zip(names, r)) for r in rel.fetchall()]
+
+
+def rejects(out):
+    return duckdb.execute(
+        "select source_file, line, reason from read_parquet(?) order by source_file, line",
+        [str(out / "rejects" / "rejects.parquet")],
+    ).fetchall()
+
+
+def test_week_arithmetic_across_the_year_boundary():
+    c = Config()
+    assert week_of(200607, c) == 1
+    assert week_of(200652, c) == 46
+    assert week_of(200701, c) == 47
+    assert week_of(200819, c) == 117
+    assert week_start(47, c) == dt.date(2007, 2, 26)
+
+
+def test_boundary_and_missing_weeks(tmp_path):
+    raw = tmp_path / "raw"
+    write(raw / "transactions_200652.csv", [dict(day(46, 6), BASKET_ID="994104600000001")])
+    write(raw / "transactions_200701.csv", [dict(day(47, 0), BASKET_ID="994104700000001")])
+    write(raw / "transactions_200607.csv", [dict(day(1, 0), BASKET_ID="994100100000001")])
+    out = tmp_path / "out"
+    run_splits(cfg(**{"splits.train_weeks": [1, 45], "splits.validation_weeks": [46, 46],
+                      "splits.test_weeks": [47, 117]}), str(raw), out)
+    rows = samples(out)
+    assert [(r["shop_week"], r["week"], r["split"]) for r in rows] == [
+        (200607, 1, "train"), (200652, 46, "validation"), (200701, 47, "test")]
+    # Sunday 2007-02-25 closes week 46; the customer's second basket is 1 day later
+    assert rows[2]["days_since_prev_basket"] == 1 and rows[2]["history_length"] == 2
+
+
+def test_history_ties_anonymous_and_cold_start(tmp_path):
+    # customer 1: two baskets in the same date and hour, one an hour later, one the next day
+    a, b = "CUST0000000001", "CUST0000000002"
+    rows = [
+        dict(day(1, 0), SHOP_HOUR="10", BASKET_ID="994100100000001", CUST_CODE=a),
+        dict(day(1, 0), SHOP_HOUR="10", BASKET_ID="994100100000002", CUST_CODE=a),
+        dict(day(1, 0), SHOP_HOUR="11", BASKET_ID="994100100000003", CUST_CODE=a),
+        dict(day(2, 1), SHOP_HOUR="9", BASKET_ID="994100200000004", CUST_CODE=a),
+        dict(day(2, 1), SHOP_HOUR="9", BASKET_ID="994100200000005", CUST_CODE="", SEG_1="", SEG_2=""),
+        # customer 2 first shops in week 2 (validation) then week 3 (test): never seen in train
+        dict(day(2, 2), BASKET_ID="994100200000006", CUST_CODE=b, SEG_1="", SEG_2="FN"),
+        dict(day(3, 2), BASKET_ID="994100300000007", CUST_CODE=b, SEG_1="", SEG_2="FN"),
+        dict(day(3, 3), BASKET_ID="994100300000008", CUST_CODE=a),
+    ]
+    write(tmp_path / "raw" / "transactions.csv", rows)
+    out = tmp_path / "out"
+    run_splits(cfg(**{"splits.train_weeks": [1, 1], "splits.validation_weeks": [2, 2],
+                      "splits.test_weeks": [3, 117]}), str(tmp_path / "raw"), out)
+    got = {r["basket_id"] % 100: r for r in samples(out)}
+    assert [got[i]["history_length"] for i in (1, 2, 3, 4, 8)] == [0, 0, 2, 3, 4]
+    assert [got[i]["days_since_prev_basket"] for i in (1, 2, 3, 4, 8)] == [None, None, 0, 8, 9]
+    assert [got[i]["is_first_basket"] for i in (1, 2, 3, 4)] == [True, True, False, False]
+    assert [got[i]["is_unseen_in_train"] for i in (1, 3, 4, 8)] == [True, False, False, False]
+    anon = got[5]
+    assert anon["is_anonymous"] and anon["customer_idx"] == 0 and anon["customer_id"] is None
+    assert anon["history_length"] == 0 and anon["is_unseen_in_train"] and not anon["is_first_basket"]
+    assert anon["customer_price_sensitivity"] is None
+    assert [got[i]["is_unseen_in_train"] for i in (6, 7)] == [True, True]
+    assert got[6]["is_first_basket"] and not got[7]["is_first_basket"]
+    # empty seg_1 of a known customer is XX; FN is pensioners
+    assert (got[6]["customer_price_sensitivity"], got[6]["customer_lifestage"]) == ("XX", "PE")
+    assert (got[1]["customer_price_sensitivity"], got[1]["customer_lifestage"]) == ("MM", "YF")
+    assert {got[i]["customer_idx"] for i in (1, 2, 3, 4, 8)} == {1} and got[6]["customer_idx"] == 2
+
+
+def test_long_basket_is_truncated_by_spend_and_duplicates_merge(tmp_path):
+    rows = []
+    for p in range(55):  # 55 products; spend 0.01..0.55, so the 5 cheapest are dropped
+        rows.append(dict(day(1, 0), PROD_CODE=f"PRD09{p + 1:05d}", SPEND=f"{(p + 1) / 100:.2f}"))
+    # two products tie on spend 9.00: order by product code; PRD0900001 also repeats (merged)
+    rows[0].update(SPEND="4.00")
+    rows.append(dict(day(1, 0), PROD_CODE="PRD0900001", SPEND="5.00", QUANTITY="3"))
+    rows[1].update(SPEND="9.00")
+    rows[2].update(SPEND="9.00")
+    write(tmp_path / "raw" / "transactions_200607.csv", rows)
+    out = tmp_path / "out"
+    manifest = run_splits(cfg(), str(tmp_path / "raw"), out)
+    (s,) = samples(out)
+    assert s["n_products"] == 55 and s["seq_len"] == 50 and s["bucket"] == 4
+    assert manifest["rows"]["merged_duplicate_lines"] == 1
+    assert manifest["rows"]["read"] == 56 and manifest["rows"]["kept"] == 56
+    products = duckdb.execute("select product_code from read_parquet(?) order by product_idx",
+                              [str(out / "vocab" / "products.parquet")]).fetchall()
+    code = {i + 3: c for i, (c,) in enumerate(products)}
+    listed = [code[i] for i in s["product_idx"]]
+    assert listed[:3] == ["PRD0900001", "PRD0900002", "PRD0900003"]  # 9.00 (merged 4+5), 9.00, 9.00
+    assert s["spend"][:3] == [9.0, 9.0, 9.0] and s["quantity"][0] == 4
+    assert s["unit_price"][0] == pytest.approx(9.0 / 4)
+    assert s["spend"] == sorted(s["spend"], reverse=True)
+    assert "PRD0900004" not in listed and "PRD0900008" not in listed and "PRD0900009" in listed
+    assert len(s["prior_price"]) == 50
+
+
+def test_point_in_time_prices(tmp_path):
+    p, q = "PRD0900001", "PRD0900002"  # both in CL00001
+    rows = [
+        dict(day(1, 0), BASKET_ID="994100100000001", PROD_CODE=p, SPEND="1.00"),
+        dict(day(1, 0), BASKET_ID="994100100000002", PROD_CODE=p, SPEND="2.00"),  # week 1 median 1.50
+        dict(day(1, 0), BASKET_ID="994100100000002", PROD_CODE=q, SPEND="4.00"),  # Q week 1: 4.00
+        dict(day(2, 0), BASKET_ID="994100200000003", PROD_CODE=p, SPEND="6.00", QUANTITY="2"),  # 3.00
+        dict(day(3, 0), BASKET_ID="994100300000004", PROD_CODE=p, SPEND="10.00"),  # same week: unused
+        dict(day(3, 0), BASKET_ID="994100300000005", PROD_CODE=p, SPEND="7.00", STORE_CODE="STORE00002"),
+        dict(day(8, 0), BASKET_ID="994100800000006", PROD_CODE=p, SPEND="5.00"),
+    ]
+    write(tmp_path / "raw" / "transactions.csv", rows)
+    out = tmp_path / "out"
+    run_splits(cfg(), str(tmp_path / "raw"), out)
+    got = {r["basket_id"] % 100: r for r in samples(out)}
+    # basket 4, week 3, store 1: prior = week 2's 3.00; base = max(1.50, 3.00); category = mean of
+    # product-week medians over weeks -1..2: P w1 1.50 (all stores), Q w1 4.00, P w2 3.00
+    assert got[4]["prior_price"] == [3.0]
+    assert got[4]["base_price"] == [3.0]
+    assert got[4]["category_avg_price"][0] == pytest.approx((1.5 + 4.0 + 3.0) / 3)
+    # basket 5, week 3, store 2: no history in store 2 -> no prior; base falls back to all stores
+    assert got[5]["prior_price"] == [None] and got[5]["base_price"] == [3.0]
+    # basket 6, week 8: prior = latest earlier week in store 1 = week 3 (10.00); window 4..7 empty
+    assert got[6]["prior_price"] == [10.0] and got[6]["base_price"] == [None]
+    assert got[6]["category_avg_price"] == [None]
+    # week 1: nothing earlier
+    assert got[1]["prior_price"] == [None] and got[1]["base_price"] == [None]
+    assert got[2]["unit_price"] == [4.0, 2.0]  # ordered by spend: Q then P
+
+
+def test_both_header_variants_and_gzip(tmp_path):
+    raw = tmp_path / "raw"
+    write(raw / "transactions_200607.csv.gz", [dict(day(1, 0), BASKET_ID="994100100000001",
+                                                   SEG_1="AZ", SEG_2="AT")])
+    write(raw / "transactions_200609.csv", [dict(day(3, 0), BASKET_ID="994100300000002",
+                                                 CUST_CODE="CUST0000000002", SEG_1="UM", SEG_2="OF")],
+          header=NAMED_HEADER)
+    out = tmp_path / "out"
+    manifest = run_splits(cfg(), str(raw), out)
+    got = samples(out)
+    assert [(r["customer_price_sensitivity"], r["customer_lifestage"]) for r in got] == [
+        ("LA", "YA"), ("UM", "OF")]
+    assert sorted(i["header"] for i in manifest["inputs"]) == ["named", "seg"]
+
+
+def test_every_reject_reason_with_file_and_line(tmp_path):
+    good = day(1, 0)
+    rows = [
+        dict(good, BASKET_ID="994100100000001"),                      # line 2 ok
+        dict(good, BASKET_ID="994100100000002", QUANTITY="x"),        # 3 bad_type
+        dict(good, BASKET_ID="994100100000003", PROD_CODE=""),        # 4 missing_value
+        dict(good, BASKET_ID="994100100000004", BASKET_TYPE="Big"),   # 5 unknown_code
+        dict(good, BASKET_ID="994100100000005", SHOP_WEEK="200653"),  # 6 week_number_out_of_range
+        dict(day(118, 0), BASKET_ID="994111800000006"),               # 7 week_outside_range (200820)
+        dict(good, BASKET_ID="994100100000007", SHOP_DATE="20060417", SHOP_WEEKDAY="2"),  # 8 date_outside_week
+        dict(good, BASKET_ID="994100100000008", SHOP_WEEKDAY="8"),    # 9 weekday_out_of_range
+        dict(good, BASKET_ID="994100100000009", SHOP_WEEKDAY="3"),    # 10 weekday_mismatch
+        dict(good, BASKET_ID="994100100000010", SHOP_HOUR="24"),      # 11 hour_out_of_range
+        dict(good, BASKET_ID="994100100000011", QUANTITY="0"),        # 12 quantity_lt_1
+        dict(good, BASKET_ID="994100100000012", SPEND="-0.10"),       # 13 negative_spend
+        # line 14 is a malformed line (inserted below), then a conflicting basket (lines 15, 16)
+        dict(good, BASKET_ID="994100100000013", PROD_CODE="PRD0900001", SHOP_HOUR="9"),
+        dict(good, BASKET_ID="994100100000013", PROD_CODE="PRD0900002", SHOP_HOUR="10"),
+        dict(good, BASKET_ID="994100100000014"),                      # 17 ok
+    ]
+    raw = tmp_path / "raw"
+    path = write(raw / "transactions_200607.csv", rows, raw_lines={12: "1,2,3"})
+    out = tmp_path / "out"
+    manifest = run_splits(cfg(**{"splits.max_reject_fraction": 1.0}), str(raw), out)
+    expected = [
+        (3, "bad_type"), (4, "missing_value"), (5, "unknown_code"), (6, "week_number_out_of_range"),
+        (7, "week_outside_range"), (8, "date_outside_week"), (9, "weekday_out_of_range"),
+        (10, "weekday_mismatch"), (11, "hour_out_of_range"), (12, "quantity_lt_1"),
+        (13, "negative_spend"), (14, "malformed_line"), (15, "basket_conflict"), (16, "basket_conflict"),
+    ]
+    assert rejects(out) == [(str(path), line, reason) for line, reason in expected]
+    acc = manifest["rows"]
+    assert acc["read"] == 16 and acc["kept"] == 2 and acc["rejected"] == 14
+    assert acc["rejected_by_reason"]["basket_conflict"] == 2
+    assert [r["basket_id"] % 100 for r in samples(out)] == [1, 14]
+
+
+def test_too_many_rejects_fail_after_writing_them(tmp_path):
+    raw = tmp_path / "raw"
+    out = tmp_path / "out"
+    write(raw / "transactions_200607.csv", [dict(day(1, 0))])
+    run_splits(cfg(), str(raw), out)
+    before = (out / "manifest.json").read_text()
+    write(raw / "transactions_200607.csv", [dict(day(1, 0)), dict(day(1, 0), SHOP_HOUR="25")])
+    with pytest.raises(UserError, match="hour_out_of_range 1"):
+        run_splits(cfg(), str(raw), out)
+    assert (out / "manifest.json").read_text() == before  # previous complete output untouched
+    failed = tmp_path / "out.failed"
+    assert not (failed / "manifest.json").exists()
+    assert duckdb.execute("select count(*) from read_parquet(?)",
+                          [str(failed / "rejects" / "rejects.parquet")]).fetchone()[0] == 1
+
+
+def test_input_errors_are_one_clear_line(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    with pytest.raises(UserError, match="no transactions_"):
+        run_splits(cfg(), str(raw), tmp_path / "out")
+    (raw / "transactions_200607.csv").write_text(
+        "SHOP_WEEK,SHOP_DATE,SHOP_WEEKDAY,SHOP_HOUR,QUANTITY,PROD_CODE\n")
+    with pytest.raises(UserError, match=r"transactions_200607.csv: missing required column SPEND"):
+        run_splits(cfg(), str(raw), tmp_path / "out")
+    write(raw / "transactions_200607.csv", [])
+    with pytest.raises(UserError, match="no data rows"):
+        run_splits(cfg(), str(raw), tmp_path / "out")
+    (raw / "transactions_200607.csv").unlink()
+    (raw / "transactions_200609.csv.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(UserError, match="transactions_200609.csv.gz: cannot read"):
+        run_splits(cfg(), str(raw), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_time_csv_is_checked(tmp_path):
+    raw = tmp_path / "raw"
+    write(raw / "transactions_200607.csv", [dict(day(1, 0))])
+    (raw / "time.csv").write_text("shop_week,date_from,date_to\n200607,20060410,20060416\n200608,20060418,20060424\n")
+    with pytest.raises(UserError, match="week 200608 runs 20060418..20060424"):
+        run_splits(cfg(), str(raw), tmp_path / "out")
+
+
+def test_deterministic_output(tmp_path, sample_raw):
+    raw = tmp_path / "raw"
+    for f in sorted(sample_raw.glob("transactions_2006[01]*.csv.gz"))[:3]:
+        (raw).mkdir(exist_ok=True)
+        (raw / f.name).symlink_to(f)
+    a = run_splits(cfg(), str(raw), tmp_path / "a")
+    b = run_splits(cfg(), str(raw), tmp_path / "b")
+    assert a["fingerprint"] == b["fingerprint"]
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a" / "samples").rglob("*.parquet"))
+    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b" / "samples").rglob("*.parquet"))
+    assert files_a == files_b and files_a
+    for rel in files_a:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+
+
+def test_real_sample_exact_counts(prepared_sample):
+    manifest = json.loads((prepared_sample / "manifest.json").read_text())
+    rows = manifest["rows"]
+    assert rows["read"] == 486_351 and rows["kept"] == 486_351 and rows["rejected"] == 0
+    assert rows["merged_duplicate_lines"] == 0 and rows["items"] == 486_351
+    assert manifest["baskets"]["kept"] == 74_415 and manifest["baskets"]["outside_splits"] == 0
+    by_split = {k: v["baskets"] for k, v in manifest["baskets"]["by_split"].items()}
+    assert by_split == {"train": 53_570, "validation": 12_449, "test": 8_396}
+    assert manifest["vocab"] == {"products": 4_614, "customers": 3_595, "stores": 759}
+    assert manifest["weeks_present"] == [1, *range(3, 15), *range(44, 49)]
+    con = duckdb.connect()
+    anon_rows = con.execute(
+        "select sum(seq_len) filter (where is_anonymous), count(*) filter (where is_anonymous)"
+        " from read_parquet(?, hive_partitioning = true)",
+        [str(prepared_sample / "samples" / "*" / "*" / "*.parquet")]).fetchone()
+    raw_anonymous = con.execute(
+        "select count(distinct basket_id) from read_csv(?, all_varchar = true) where CUST_CODE is null",
+        [str(SAMPLE_RAW / "*.csv.gz")]).fetchone()[0]
+    assert anon_rows[1] == raw_anonymous == 15_228  # anonymous baskets are kept
+    assert manifest["complete"] is True and len(manifest["inputs"]) == 18
