@@ -231,7 +231,7 @@ def encode_prices(
     n = p.shape[0]
     hp, hb, hq, hc = _present(p), _present(b), _present(q), _present(c)
     lp, lb, lq, lc = _logp(p, hp), _logp(b, hb), _logp(q, hq), _logp(c, hc)
-    ps = np.where(hp, p, 0.0)
+    ps = np.where(hp, np.minimum(np.where(hp, p, 0.0), PRICE_CAP), 0.0)  # prices in ratios are clipped
     out = np.zeros((n, PRICE_DIM), dtype=np.float32)
 
     ang = lp[:, None] * FOURIER_FREQS[None, :]
@@ -239,7 +239,7 @@ def encode_prices(
     out[:, 1:24:2] = np.where(hp[:, None], np.cos(ang), 0)
 
     hpb = hp & hb & (np.where(hb, b, 0) > 0)
-    bs = np.where(hpb, b, 1.0)
+    bs = np.where(hpb, np.clip(np.where(hpb, b, 1.0), PRICE_FLOOR, PRICE_CAP), 1.0)
     out[:, 24] = lp / _LOG_SCALE
     out[:, 25] = np.log1p(np.minimum(ps, PRICE_CAP)) / _LOG_SCALE
     out[:, 26], out[:, 27], out[:, 28] = lb / _LOG_SCALE, lq / _LOG_SCALE, lc / _LOG_SCALE
@@ -254,7 +254,7 @@ def encode_prices(
 
     hr = hp & hc
     r = np.where(hr, np.clip(lp - lc, -3, 3), 0.0)
-    cs = np.where(hr & (np.where(hc, c, 0) > 0), c, np.inf)
+    cs = np.where(hr & (np.where(hc, c, 0) > 0), np.clip(np.where(hc, c, 1.0), PRICE_FLOOR, PRICE_CAP), np.inf)
     out[:, 40], out[:, 41], out[:, 42] = r / 3, np.tanh(r), np.tanh(3 * r)
     out[:, 43], out[:, 44] = (r / 3) ** 2, np.abs(r) / 3
     out[:, 45:50] = _band(r, (-np.inf, -0.5, -0.1, 0.1 + 1e-12, 0.5 + 1e-12), hr)
@@ -267,7 +267,7 @@ def encode_prices(
 
     hv = hp & hq
     v = np.where(hv, np.clip(lp - lq, -3, 3), 0.0)
-    qs = np.where(hv & (np.where(hq, q, 0) > 0), q, np.inf)
+    qs = np.where(hv & (np.where(hq, q, 0) > 0), np.clip(np.where(hq, q, 1.0), PRICE_FLOOR, PRICE_CAP), np.inf)
     out[:, 56], out[:, 57] = v / 3, np.tanh(5 * v)
     out[:, 58], out[:, 59] = hv & (v > 0.02), hv & (v < -0.02)
     out[:, 60] = hv & (np.abs(v) <= 0.02)

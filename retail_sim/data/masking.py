@@ -16,7 +16,7 @@ from retail_sim.data.batch import IGNORE_INDEX
 from retail_sim.vocab import FIRST_PRODUCT_IDX, MASK_IDX, PAD_IDX
 
 # stream tags: independent draws for each decision
-CHOOSE, PICK, KIND, RANDOM_ID, TRIP = 1, 2, 3, 4, 5
+CHOOSE, PICK, TRIP = 1, 2, 5
 EVAL_EPOCH = -1  # the epoch evaluation masks are drawn for
 
 KEEP, MASK_TOKEN, RANDOM_TOKEN, UNCHANGED = 0, 1, 2, 3  # kind of each position
@@ -49,6 +49,21 @@ def uniforms(basket_id: np.ndarray, seed: int, epoch: int, stream: int, width: i
         if width is not None:
             keys = _splitmix(keys[:, None] + np.arange(width, dtype=np.uint64)[None, :] * _GOLDEN)
     return (keys >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def position_uniforms(basket_id: np.ndarray, seed: int, epoch: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three independent [B, width] uniform draws (21 bits each) from one 64-bit hash per position:
+    (choose, kind, random id)."""
+    keys = basket_keys(basket_id, seed, epoch, CHOOSE)
+    with np.errstate(over="ignore"):
+        z = _splitmix(keys[:, None] + np.arange(width, dtype=np.uint64)[None, :] * _GOLDEN)
+    scale = 1.0 / (1 << 21)
+    mask = np.uint64((1 << 21) - 1)
+    return (
+        (z >> np.uint64(43)).astype(np.float64) * scale,
+        ((z >> np.uint64(22)) & mask).astype(np.float64) * scale,
+        ((z >> np.uint64(1)) & mask).astype(np.float64) * scale,
+    )
 
 
 def choose_positions(u_choose: np.ndarray, u_pick: np.ndarray, seq_len: np.ndarray, mask_prob: float) -> np.ndarray:
@@ -125,15 +140,14 @@ def mask_baskets(
     B, S = product_ids.shape
     if evaluation:
         epoch, mask_token_frac, random_token_frac = EVAL_EPOCH, 1.0, 0.0
-    chosen = choose_positions(
-        uniforms(basket_id, seed, epoch, CHOOSE, S), uniforms(basket_id, seed, epoch, PICK), seq_len, mask_prob
-    )
+    u_choose, u_kind, u_random = position_uniforms(basket_id, seed, epoch, S)
+    chosen = choose_positions(u_choose, uniforms(basket_id, seed, epoch, PICK), seq_len, mask_prob)
     if mask_token_frac >= 1.0:
         kind = np.where(chosen, MASK_TOKEN, KEEP).astype(np.int8)
         input_ids = np.where(chosen, MASK_IDX, product_ids)
     else:
-        kind = assign_kinds(uniforms(basket_id, seed, epoch, KIND, S), chosen, mask_token_frac, random_token_frac)
-        input_ids = apply_kinds(product_ids, kind, uniforms(basket_id, seed, epoch, RANDOM_ID, S), n_products_total)
+        kind = assign_kinds(u_kind, chosen, mask_token_frac, random_token_frac)
+        input_ids = apply_kinds(product_ids, kind, u_random, n_products_total)
     input_ids = np.where(np.arange(S)[None, :] < seq_len[:, None], input_ids, PAD_IDX).astype(np.int64)
     positions, targets = masked_lists(product_ids, chosen)
     return Masked(input_ids, chosen, kind, positions, targets)
