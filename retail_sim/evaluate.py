@@ -174,7 +174,7 @@ def aux_metrics(true: np.ndarray, pred: np.ndarray, task: str) -> dict[str, floa
 
 
 def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "validation", group_by: str = "date",
-             out: Path | None = None, max_batches: int = 0) -> dict[str, pa.Table]:
+             out: Path | None = None, max_batches: int = 0, cache=None) -> dict[str, pa.Table]:
     """Evaluate `checkpoint` on <prepared>'s `split`; write the tables and the plot into `out`
     (default <checkpoint folder>/eval_<split>); return the tables by name."""
     from retail_sim.data.loader import EvaluationDataLoader, WorldModelDataset
@@ -185,7 +185,7 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "valida
         raise UserError(f"--group-by {group_by}: choose date, hour or week")
     prepared, checkpoint = Path(prepared), Path(checkpoint)
     started = time.perf_counter()
-    ckpt = load_checkpoint(checkpoint, expected_fingerprint=cache_fingerprint(prepared))
+    ckpt = load_checkpoint(checkpoint, expected_fingerprint=cache_fingerprint(prepared, cache))
     run_cfg = config_from_dict(ckpt["config"])
     device = resolve_device(cfg.train.device)
     model = build_model(run_cfg, int(ckpt["n_products"]))
@@ -209,7 +209,7 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "valida
 
     dataset = WorldModelDataset(prepared, split=split, max_seq_len=run_cfg.splits.max_seq_len,
                                 mask_prob=run_cfg.masking.mask_prob, enable_auxiliary_tasks=True,
-                                seed=run_cfg.seed, config=run_cfg)
+                                seed=run_cfg.seed, config=run_cfg, cache=cache)
     loader = EvaluationDataLoader(dataset, batch_size=cfg.train.eval_batch_size, group_by=group_by)
     col = Collector()
     for i, (key, batch) in enumerate(loader):

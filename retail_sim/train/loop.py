@@ -54,13 +54,20 @@ class TrainResult:
 # ----------------------------------------------------------------------------- set-up helpers
 
 
-def cache_fingerprint(prepared: Path) -> str:
-    """Fingerprint of <prepared>/tensor_cache (its manifest's; it changes with the prepared folder
-    and with the cache's own inputs)."""
-    return read_manifest(Path(prepared) / CACHE_FOLDER, stage="cache", rerun="make cache")["fingerprint"]
+def cache_fingerprint(prepared: Path, cache=None) -> str:
+    """Identity of the tensor cache a model is trained on: the fingerprint of
+    <prepared>/tensor_cache/manifest.json (it changes with the prepared folder and with the cache's
+    own inputs); for a stand-in cache object without that folder, its `fingerprint`."""
+    folder = Path(prepared) / CACHE_FOLDER
+    if cache is not None and not (folder / "manifest.json").is_file():
+        return str(cache.fingerprint)
+    return read_manifest(folder, stage="cache", rerun="make cache")["fingerprint"]
 
 
-def open_cache(prepared: Path):
+def open_cache(prepared: Path, cache=None):
+    """The given cache object, or TensorCache(prepared) checked against the prepared manifest."""
+    if cache is not None:
+        return cache
     from retail_sim.cache.tensor_cache import TensorCache
 
     prepared_fp = read_manifest(prepared)["fingerprint"]
@@ -79,14 +86,14 @@ def build_model(cfg: Config, n_products: int, cache=None) -> WorldModel:
     )
 
 
-def build_loaders(cfg: Config, prepared: Path, info: DistInfo, pin_memory: bool):
+def build_loaders(cfg: Config, prepared: Path, info: DistInfo, pin_memory: bool, cache):
     """(train loader, validation loader); both shard by rank under DDP."""
     from retail_sim.data.loader import WorldModelDataLoader, WorldModelDataset
 
     def dataset(split: str):
         return WorldModelDataset(
             prepared, split=split, max_seq_len=cfg.splits.max_seq_len, mask_prob=cfg.masking.mask_prob,
-            enable_auxiliary_tasks=cfg.auxiliary.enabled, seed=cfg.seed, config=cfg,
+            enable_auxiliary_tasks=cfg.auxiliary.enabled, seed=cfg.seed, config=cfg, cache=cache,
         )
 
     rank = info.rank if info.enabled else None
@@ -187,10 +194,11 @@ def resolve_resume(resume: str | None, run_dir: Path) -> Path | None:
     return Path(resume)
 
 
-def train(cfg: Config, prepared: Path, out: Path, resume: str | None = None, *,
+def train(cfg: Config, prepared: Path, out: Path, resume: str | None = None, *, cache=None,
           stop_after_steps: int | None = None) -> TrainResult:
     """Train on <prepared>'s train split, validate on its validation split, write <out>/{best,last}.pt
-    and <out>/metrics.jsonl. `stop_after_steps` stops like an interruption (tests)."""
+    and <out>/metrics.jsonl. `cache`: a TensorCache or stand-in (default: TensorCache(prepared));
+    `stop_after_steps` stops like an interruption (tests)."""
     prepared, run_dir = Path(prepared), Path(out)
     tc = cfg.train
     info, device = init_distributed(tc.device)
@@ -199,17 +207,17 @@ def train(cfg: Config, prepared: Path, out: Path, resume: str | None = None, *,
     try:
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
-        fingerprint = cache_fingerprint(prepared)
+        fingerprint = cache_fingerprint(prepared, cache)
         resume_path = resolve_resume(resume, run_dir)
         ckpt = load_checkpoint(resume_path, expected_fingerprint=fingerprint) if resume_path else None
         if ckpt is not None and ckpt["config"]["model"] != cfg.to_dict()["model"]:
             raise UserError(f"{resume_path}: checkpoint was trained with another model config "
                             f"({ckpt['config']['model']}); resume with the same options or start a new --out")
-        cache = open_cache(prepared)
+        cache = open_cache(prepared, cache)
         model = build_model(cfg, cache.n_products_total, cache).to(device)
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
-        train_loader, val_loader = build_loaders(cfg, prepared, info, pin_memory=device.type == "cuda")
+        train_loader, val_loader = build_loaders(cfg, prepared, info, pin_memory=device.type == "cuda", cache=cache)
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
             if info.enabled else model
         weights = auxiliary_weights(cfg.auxiliary)
@@ -309,7 +317,7 @@ def train(cfg: Config, prepared: Path, out: Path, resume: str | None = None, *,
                     if tc.quick_val_every and step % tc.quick_val_every == 0:
                         quick = validate(model, val_loader, tc.quick_val_batches, weights, device, tc.bf16, info)
                         log.write("quick_val", step, {"epoch": epoch, **quick})
-                    if step >= total_steps:
+                    if tc.max_steps and step >= tc.max_steps:
                         stopped = "max_steps"
                     elif stop_flag.set or (stop_after_steps is not None and step >= stop_after_steps):
                         stopped = "interrupted"
