@@ -126,3 +126,28 @@ def write_prepared(folder: Path, splits: dict[str, pa.Table], bucket_edges=(10, 
                                    row_group_size=row_group_size)
     write_manifest(folder, {"stage": "splits", "config": config or {}, "counts": {}})
     return folder
+
+
+def ddp_worker(rank: int, world_size: int, init_file: str, prepared: str, out_dir: str) -> None:
+    """One rank of the two-process DDP loader test (torch.multiprocessing.spawn target): takes rank
+    and world size from torch.distributed, writes its basket ids to <out_dir>/rank<r>.npy."""
+    import torch
+    import torch.distributed as dist
+
+    from retail_sim.config import Config
+    from retail_sim.data.loader import WorldModelDataLoader, WorldModelDataset
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    try:
+        loader = WorldModelDataLoader(WorldModelDataset(prepared, "train", cache=FakeCache(), config=Config()), batch_size=16)
+        steps = 0
+        ids = []
+        for batch in loader:
+            dist.all_reduce(torch.ones(1))  # a collective per step: unequal counts would hang here
+            ids.append(batch.basket_id.numpy())
+            steps += 1
+        np.save(Path(out_dir) / f"rank{rank}.npy", np.concatenate(ids) if ids else np.zeros(0, np.int64))
+        np.save(Path(out_dir) / f"steps{rank}.npy", np.array([steps, len(loader), loader.rank, loader.world_size]))
+    finally:
+        dist.destroy_process_group()
