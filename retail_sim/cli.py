@@ -229,6 +229,19 @@ def bench_synth(
     bench(rows, out)
 
 
+@bench_app.command("splits")
+def bench_splits_cmd(
+    raw: Annotated[Optional[str], typer.Option(help="Folder, file or glob of transactions CSVs [default: data/raw].")] = None,
+    scratch: Annotated[Optional[Path], typer.Option(help="Folder for the outputs [default: a temp dir, removed after].")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Time the splits stage and a bare DuckDB COPY of the same CSVs to Parquet; print the ratio."""
+    from retail_sim.bench import bench_splits
+
+    cfg = resolve(config, paths__raw=raw)
+    bench_splits(cfg, cfg.paths.raw, scratch)
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit 2; bugs keep their traceback."""
     try:

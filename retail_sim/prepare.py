@@ -184,13 +184,30 @@ def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
     return manifest
 
 
+def week_slices(items_per_week: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
+    """Consecutive week ranges holding at most `limit` items each (a single week may exceed it)."""
+    slices: list[tuple[int, int]] = []
+    first, total = None, 0
+    for week, n in items_per_week:
+        if first is not None and total + n > limit:
+            slices.append((first, prev))
+            first, total = None, 0
+        if first is None:
+            first = week
+        total += n
+        prev = week
+    if first is not None:
+        slices.append((first, prev))
+    return slices
+
+
 def _write_samples(con, cfg: Config, work: Path) -> None:
-    lo, hi = con.execute("select min(week), max(week) from baskets where split is not null").fetchone()
-    if lo is None:
-        return
-    step = cfg.splits.weeks_per_slice
-    for n, first in enumerate(range(lo, hi + 1, step)):
-        set_variables(con, {"slice_first": first, "slice_last": min(first + step - 1, hi)})
+    counts = con.execute(
+        "select week, count(*) from items where week in (select week from baskets where split is not null)"
+        " group by week order by week"
+    ).fetchall()
+    for n, (first, last) in enumerate(week_slices(counts, cfg.splits.items_per_slice)):
+        set_variables(con, {"slice_first": first, "slice_last": last})
         run_file(con, "09_samples.sql")
         parts = con.execute("select distinct split, bucket from slice_samples order by 1, 2").fetchall()
         for split, bucket in parts:
@@ -198,7 +215,7 @@ def _write_samples(con, cfg: Config, work: Path) -> None:
             folder.mkdir(parents=True, exist_ok=True)
             set_variables(con, {"split": split, "bucket": bucket, "target": str(folder / f"part-{n:04d}.parquet")})
             run_file(con, "10_write_samples.sql")
-        log(f"  weeks {first}-{min(first + step - 1, hi)}: {len(parts)} files")
+        log(f"  weeks {first}-{last}: {len(parts)} files")
     con.execute("drop table if exists slice_samples")
 
 

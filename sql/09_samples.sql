@@ -10,31 +10,44 @@ slice_items as (
     select
         i.basket_id,
         i.product_idx,
+        i.product_code,
         i.quantity,
         i.spend,
         i.unit_price,
         p.prior_price,
         p.base_price,
-        p.category_avg_price,
-        row_number() over (partition by i.basket_id order by i.spend desc, i.product_code) as position
+        p.category_avg_price
     from items as i
     left join item_prices as p using (product_idx, store_idx, week)
     where i.week between getvariable('slice_first') and getvariable('slice_last')
 ),
 
-lists as (
+ordered as (
+    -- one sort per basket: items by spend descending then product code (unique in a basket),
+    -- cut to max_seq_len
     select
         basket_id,
-        list(product_idx order by position) as product_idx,
-        list(quantity order by position) as quantity,
-        list(spend order by position) as spend,
-        list(unit_price order by position) as unit_price,
-        list(prior_price order by position) as prior_price,
-        list(base_price order by position) as base_price,
-        list(category_avg_price order by position) as category_avg_price
+        list(
+            {'product_idx': product_idx, 'quantity': quantity, 'spend': spend, 'unit_price': unit_price,
+             'prior_price': prior_price, 'base_price': base_price, 'category_avg_price': category_avg_price}
+            order by spend desc, product_code
+        )[1:getvariable('max_seq_len')] as basket_items
     from slice_items
-    where position <= getvariable('max_seq_len')
     group by basket_id
+),
+
+lists as (
+    -- aligned list columns, position by position
+    select
+        basket_id,
+        list_transform(basket_items, lambda x: x.product_idx) as product_idx,
+        list_transform(basket_items, lambda x: x.quantity) as quantity,
+        list_transform(basket_items, lambda x: x.spend) as spend,
+        list_transform(basket_items, lambda x: x.unit_price) as unit_price,
+        list_transform(basket_items, lambda x: x.prior_price) as prior_price,
+        list_transform(basket_items, lambda x: x.base_price) as base_price,
+        list_transform(basket_items, lambda x: x.category_avg_price) as category_avg_price
+    from ordered
 )
 
 select

@@ -286,3 +286,12 @@ def test_real_sample_exact_counts(prepared_sample):
         [str(SAMPLE_RAW / "*.csv.gz")]).fetchone()[0]
     assert anon_rows[1] == raw_anonymous == 15_228  # anonymous baskets are kept
     assert manifest["complete"] is True and len(manifest["inputs"]) == 18
+
+
+def test_week_slices_bound_items():
+    from retail_sim.prepare import week_slices
+
+    counts = [(1, 5), (3, 5), (4, 1), (7, 20), (8, 2)]
+    assert week_slices(counts, 10) == [(1, 3), (4, 4), (7, 7), (8, 8)]
+    assert week_slices(counts, 100) == [(1, 8)]
+    assert week_slices([], 10) == []
