@@ -84,13 +84,13 @@ def majority_classes(con: duckdb.DuckDBPyConnection, prepared: Path) -> dict[str
     con.execute("set variable samples_glob = ?", [str(Path(prepared) / "samples" / "*" / "*" / "*.parquet")])
     out = {}
     for task, (column, classes) in AUXILIARY_CODES.items():
-        row = con.sql(
+        rows = con.sql(
             f"select {column} as label, count(*) as n "  # column names come from codes.py, not from input
             "from read_parquet(getvariable('samples_glob'), hive_partitioning = true) "
             f"where split = 'train' and {column} is not null group by 1 order by n desc, label limit 1"
-        ).fetchone()
-        if row is not None and row[0] in classes:
-            out[task] = classes.index(row[0])
+        ).fetchall()
+        if rows and rows[0][0] in classes:
+            out[task] = classes.index(rows[0][0])
     return out
 
 
@@ -100,7 +100,7 @@ def basket_flags(con: duckdb.DuckDBPyConnection, prepared: Path, split: str) -> 
     con.execute("set variable split = ?", [split])
     t = con.sql(
         "select basket_id, coalesce(is_unseen_in_train, false) as cold "
-        "from read_parquet(getvariable('samples_glob'), hive_partitioning = true) "
+        "from read_parquet(getvariable('samples_glob'), hive_partitioning = true, union_by_name = true) "
         "where split = getvariable('split') order by basket_id"
     ).to_arrow_table()
     return t.column("basket_id").to_numpy().astype(np.int64), t.column("cold").to_numpy(zero_copy_only=False).astype(bool)
@@ -285,9 +285,8 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "valida
     tables = {"overall": _table(overall), "cold_start": _table(segments), f"by_{group_by}": _table(by_group)}
     for name, table in tables.items():
         _write(table, out, name)
-    order = np.argsort(col.groups, kind="stable")  # dates / numbers as text sort in time order when zero-padded
-    if group_by in ("hour", "week"):
-        order = np.argsort([int(float(g)) for g in col.groups], kind="stable")
+    # keys: week -> int, date -> 'YYYY-MM-DD', hour -> 'YYYY-MM-DD HH:00' (text sorts in time order)
+    order = np.argsort([int(g) for g in col.groups] if group_by == "week" else col.groups, kind="stable")
     line_chart(out / f"recall10_by_{group_by}.png", [col.groups[i] for i in order],
                {name: [recall10[name][i] for i in order] for name in SCORERS},
                title=f"recall@10 by {group_by} ({split})", y_label="recall@10")

@@ -150,7 +150,8 @@ def line_chart(path: Path, x_labels: list[str], series: dict[str, list[float]], 
         canvas.text(left - 8, y - 7, f"{v:.3g}", align="right")
     canvas.rect(left, top, left + 2, top + ph, BLACK)
     canvas.rect(left, top + ph, left + pw, top + ph + 2, BLACK)
-    every = max(1, int(math.ceil(len(x_labels) * text_width("0000-00-00") / max(pw, 1) / 0.9)))
+    widest = max((text_width(str(label)) for label in x_labels), default=0) + 12
+    every = max(1, int(math.ceil(len(x_labels) * widest / max(pw, 1))))
     for i, label in enumerate(x_labels):
         if i % every == 0:
             canvas.rect(int(px(i)), top + ph, int(px(i)) + 1, top + ph + 6, BLACK)
