@@ -1,0 +1,69 @@
+"""End to end on the real LGSR sample: a full epoch of every split through both loaders."""
+
+import numpy as np
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from retail_sim.config import Config
+from retail_sim.data.loader import EvaluationDataLoader, WorldModelDataLoader, WorldModelDataset
+from retail_sim.data.testing import FakeCache
+from retail_sim.vocab import FIRST_PRODUCT_IDX, MASK_IDX
+
+
+@pytest.fixture(scope="module")
+def sample(request):
+    """(prepared folder, cache argument): the real TensorCache (cache=None) once the `cached_sample`
+    fixture exists; until then a fake contract-B cache sized from the sample's vocab."""
+    try:
+        return request.getfixturevalue("cached_sample"), None
+    except pytest.FixtureLookupError:
+        prepared = request.getfixturevalue("prepared_sample")
+        n = {name: pq.read_metadata(prepared / "vocab" / f"{name}.parquet").num_rows for name in ("products", "customers", "stores")}
+        return prepared, FakeCache(n_products=n["products"], n_customers=n["customers"], n_stores=n["stores"])
+
+
+def split_ids(prepared, split):
+    ds = pads.dataset(prepared / "samples" / f"split={split}", format="parquet", partitioning="hive")
+    return np.sort(ds.to_table(columns=["basket_id"]).column("basket_id").to_numpy())
+
+
+def check(batch, n_products):
+    for t in (batch.customer_context, batch.product_embeddings, batch.temporal_context, batch.price_features,
+              batch.store_context, batch.trip_context):
+        assert torch.isfinite(t).all()
+    real = batch.attention_mask
+    assert (batch.product_ids[real] >= FIRST_PRODUCT_IDX).logical_or(batch.product_ids[real] == MASK_IDX).all()
+    assert (batch.product_ids < n_products).all()
+    t = batch.masked_targets[batch.masked_targets != -100]
+    assert (t >= FIRST_PRODUCT_IDX).all() and (t < n_products).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("split", ["train", "validation", "test"])
+def test_full_epoch_both_loaders(sample, split):
+    prepared, cache = sample
+    torch.set_num_threads(1)
+    ds = WorldModelDataset(prepared, split, config=Config(), cache=cache)
+    n_products = int(ds.cache.n_products_total)
+    expected = split_ids(prepared, split)
+    assert expected.size == ds.n_baskets > 0
+
+    train = WorldModelDataLoader(ds, batch_size=64, drop_last=False)
+    got = []
+    for batch in train:
+        check(batch, n_products)
+        got.append(batch.basket_id.numpy())
+    got = np.sort(np.concatenate(got))
+    assert (got == expected).all()  # every basket exactly once
+
+    ev = EvaluationDataLoader(ds, batch_size=64, group_by="date")
+    got, keys = [], []
+    for key, batch in ev:
+        check(batch, n_products)
+        assert (batch.product_ids == MASK_IDX).sum() == (batch.masked_positions >= 0).sum()
+        got.append(batch.basket_id.numpy())
+        keys.append(key)
+    assert (np.sort(np.concatenate(got)) == expected).all()
+    assert keys == sorted(keys)  # week by week, date by date
