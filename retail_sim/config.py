@@ -165,13 +165,13 @@ class SynthConfig:
     stores: int = 761
     anonymous_share: float = 0.205  # share of baskets without a customer (real: 20.5%)
     header: str = "seg"  # "seg" or "named"
-    new_customer_share: float = 0.5  # customers whose first week is after week 1 (cold start)
-    churn_share: float = 0.3  # customers who stop shopping before the last week
-    home_store_share: float = 0.83  # mean share of a customer's baskets in their home store
-    favourite_share: float = 0.45  # mean share of a customer's lines from their favourite products
-    preference_sigma: float = 1.0  # spread (lognormal sigma) of customers' category preferences
+    new_customer_share: float = 0.4  # customers whose first week is after week 1 (cold start)
+    churn_share: float = 0.7  # customers who stop shopping before the last week
+    home_store_share: float = 0.82  # mean share of a customer's baskets in their home store
+    favourite_share: float = 0.7  # mean share of a customer's lines from their favourite products
+    preference_sigma: float = 0.5  # spread (lognormal sigma) of customers' category preferences
     habit_share: float = 0.5  # baskets on the customer's usual weekday / hour
-    promo_share: float = 0.03  # share of product-weeks on promotion (10-50% off, 1-4 weeks)
+    promo_share: float = 0.04  # share of product-weeks on promotion (10-50% off, 1-4 weeks)
     promo_lift: float = 5.0  # purchase weight x (1 + promo_lift * discount) on promotion
     gzip_level: int = 6
 

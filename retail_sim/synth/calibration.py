@@ -85,10 +85,12 @@ SEG1_SHARES = (21.5, 22.3, 36.6, 0.1)  # % of rows (LGSR.md)
 SEG2_CODES = ("AT", "BU", "CZ", "DI", "EQ", "FN", "")  # "" = known customer, lifestage unknown
 SEG2_NAMED = ("YA", "OT", "OA", "YF", "OF", "PE", "XX")
 SEG2_SHARES = (10.6, 24.2, 9.9, 16.5, 4.2, 5.5, 9.8)  # % of rows; 9.8 = 29.3 empty - 19.5 anonymous
-# baskets per week while active: lognormal(median, sigma) capped; fitted so that over 113 weeks
-# the baskets per customer have median ~39, mean ~76 and the active weeks median ~30 (LGSR.md)
-RATE_MEDIAN = 0.63
-RATE_SIGMA = 1.05
+# baskets per week while active: lognormal(median, sigma) capped; fitted (with the arrival and
+# churn shares of SynthConfig) so that over 113 weeks the baskets per customer have median ~39,
+# mean ~76 and active weeks median ~30 (LGSR.md), and over the 18 weeks of lgsr-sample median
+# ~12, mean ~16.5, with ~72% of customers seen
+RATE_MEDIAN = 0.85
+RATE_SIGMA = 0.85
 RATE_MAX = 8.0
 CHRISTMAS_FACTOR = 0.65  # rows per week: 17,237 in Christmas week vs ~27,000 otherwise
 PRE_CHRISTMAS_FACTOR = 1.08
@@ -104,8 +106,7 @@ DEPARTMENT_PRODUCTS = np.array([379, 1718, 1834, 139, 742, 6, 1, 162, 16])  # PR
 DEPARTMENT_ROW_SHARE = np.array([0.0898, 0.4975, 0.2872, 0.0062, 0.0981, 0.0016, 0.0001, 0.0162,
                                  0.0033])
 DEPARTMENT_PRICE_MEDIAN = np.array([0.91, 1.21, 0.85, 1.25, 0.97, 4.08, 9.36, 4.47, 0.42])
-PRICE_SIGMA = 0.75  # unit prices lognormal around the department median
-POPULARITY_SIGMA = 1.1  # product popularity lognormal (rows per product p10/p50/p90 = 15/55/206)
+POPULARITY_SIGMA = 1.0  # product popularity lognormal (rows per product p10/p50/p90 = 15/55/206)
 # probability that a line's kind is fresh / grocery / nonfood, by DOMINANT_MISSION
 KIND_BY_MISSION = np.array([
     [0.80, 0.12, 0.08],  # Fresh
