@@ -151,3 +151,18 @@ def test_loss_decreases_on_a_fixed_batch(product_input):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.2 * losses[0], losses[::10]
+
+
+def test_bf16_autocast_gives_float32_logits_and_a_finite_loss():
+    """The CUDA path runs under bf16 autocast; CPU autocast exercises the same casts here."""
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig(preset="tiny"), n_products=V)
+    batch = fake_batch()
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        out = model(batch)
+        loss, _ = world_model_loss(out, batch, auxiliary_weights(AuxiliaryConfig()))
+    assert out["item_logits"].dtype == torch.float32 and out["aux_mission_type"].dtype == torch.float32
+    assert (out["item_logits"][..., :3] == EXCLUDED_LOGIT).all()
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
