@@ -22,6 +22,14 @@ from retail_sim.vocab import MASK_IDX
 V = 40  # 3 special ids + 37 products
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # 2 shared cores: more threads only spin
+    yield
+    torch.set_num_threads(previous)
+
+
 def fake_batch(b: int = 6, s: int = 7, seed: int = 0) -> WorldModelBatch:
     """Baskets of lengths s, s-1, ...; one or two masked positions each; aux labels with -100s."""
     g = torch.Generator().manual_seed(seed)
@@ -138,7 +146,6 @@ def test_learned_product_input_starts_from_cache_embeddings():
 @pytest.mark.parametrize("product_input", ["cache", "learned"])
 def test_loss_decreases_on_a_fixed_batch(product_input):
     torch.manual_seed(0)
-    torch.set_num_threads(2)
     model = WorldModel(ModelConfig(preset="tiny", dropout=0.0, product_input=product_input), n_products=V)
     batch = fake_batch(b=6, s=8)
     weights = auxiliary_weights(AuxiliaryConfig())
