@@ -173,6 +173,7 @@ def train(
     product_input: Annotated[Optional[str], typer.Option(help="cache (T2 from the tensor cache) or learned (trainable embedding).")] = None,
     resume: Annotated[Optional[str], typer.Option(help="'auto' (continue <out>/last.pt when present) or a checkpoint path.")] = None,
     nproc: Annotated[int, typer.Option(help="Processes on this machine: > 1 re-launches under torchrun (DDP).")] = 1,
+    cpu_threads: Annotated[Optional[int], typer.Option(help="torch threads on CPU (default: torch's choice).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Train the world model (single device, or DDP with --nproc N / torchrun)."""
@@ -188,7 +189,8 @@ def train(
 
     cfg = resolve(config, paths__prepared=prepared, model__preset=preset, train__epochs=epochs,
                   loader__batch_size=batch_size, train__lr=lr, train__max_steps=max_steps, train__device=device,
-                  loader__num_workers=num_workers, model__product_input=product_input)
+                  loader__num_workers=num_workers, model__product_input=product_input,
+                  train__cpu_threads=cpu_threads)
     run_dir = out if out is not None else Path(cfg.paths.runs) / cfg.model.preset
     result = run_training(cfg, Path(cfg.paths.prepared), run_dir, resume=resume)
     if int(os.environ.get("RANK", "0")) == 0:

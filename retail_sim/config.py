@@ -153,6 +153,7 @@ class TrainConfig:
     checkpoint_every: int = 500  # also write last.pt every this many optimiser steps (0 = epoch ends only)
     bf16: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     eval_batch_size: int = 256  # batch size of `evaluate` and of the validation passes
+    cpu_threads: int = 0  # torch intra-op threads on CPU (0 = torch's default)
 
 
 @dataclass

@@ -188,6 +188,8 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "valida
     ckpt = load_checkpoint(checkpoint, expected_fingerprint=cache_fingerprint(prepared, cache))
     run_cfg = config_from_dict(ckpt["config"])
     device = resolve_device(cfg.train.device)
+    if cfg.train.cpu_threads > 0:
+        torch.set_num_threads(cfg.train.cpu_threads)
     model = build_model(run_cfg, int(ckpt["n_products"]))
     model.load_state_dict(ckpt["model"])
     model.to(device).eval()

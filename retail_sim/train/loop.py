@@ -205,6 +205,8 @@ def train(cfg: Config, prepared: Path, out: Path, resume: str | None = None, *, 
     owns_group = info.enabled
     log = RunLog(run_dir, enabled=info.is_main)
     try:
+        if tc.cpu_threads > 0:
+            torch.set_num_threads(tc.cpu_threads)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         fingerprint = cache_fingerprint(prepared, cache)
