@@ -244,6 +244,24 @@ def bench_splits_cmd(
     bench_splits(cfg, cfg.paths.raw, scratch)
 
 
+@bench_app.command("train")
+def bench_train_cmd(
+    prepared: PreparedOpt = None,
+    presets: Annotated[str, typer.Option(help="Comma-separated model presets to time.")] = "tiny,base",
+    steps: Annotated[int, typer.Option(help="Timed optimiser steps per preset (after 3 warm-up steps).")] = 20,
+    batch_size: Annotated[Optional[int], typer.Option(help="Baskets per batch (default: loader.batch_size).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
+    cpu_threads: Annotated[Optional[int], typer.Option(help="torch threads on CPU (default: torch's choice).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Training samples/s per model preset; ratio against the loader alone on the same batches."""
+    from retail_sim.train.bench import bench_train
+
+    cfg = resolve(config, paths__prepared=prepared, loader__batch_size=batch_size, train__device=device,
+                  train__cpu_threads=cpu_threads)
+    bench_train(cfg, Path(cfg.paths.prepared), [p.strip() for p in presets.split(",") if p.strip()], steps)
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit 2; bugs keep their traceback."""
     try:
