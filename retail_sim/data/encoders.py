@@ -52,10 +52,10 @@ def encode_products(cache, input_ids: np.ndarray, attention_mask: np.ndarray) ->
     at real positions; all zeros at PAD. Ids outside the vocab read the UNK row."""
     table = cache.product_embeddings
     ids = np.where((input_ids >= 0) & (input_ids < table.shape[0]), input_ids, UNK_IDX)
-    B, S = ids.shape
-    out = np.take(table, ids.reshape(-1), axis=0).reshape(B, S, -1)
-    out += cache.positional_encodings[:S][None]
-    out *= attention_mask[..., None]
+    S = ids.shape[1]
+    out = np.asarray(table[ids], dtype=np.float32)
+    out += cache.positional_encodings[:S]
+    out[~attention_mask] = 0.0
     return out
 
 

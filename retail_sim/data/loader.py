@@ -223,6 +223,7 @@ class WorldModelDataset(IterableDataset):
         self.cache = cache
         self.layout: Layout = read_layout(self.prepared, split)
         self.request = EpochRequest(batch_size=cfg.loader.batch_size)
+        self.pack_in_workers = False  # WorldModelDataLoader sets it: workers yield pack(batch)
 
     @property
     def n_baskets(self) -> int:
@@ -250,7 +251,8 @@ class WorldModelDataset(IterableDataset):
         masking = "train" if r.masking else None
         for g in mine:
             rows = reader.rows(int(plan.batch_stream[g]), int(plan.batch_number[g]))
-            yield build_batch(rows, self.cache, self.settings, epoch=r.epoch, masking=masking, trip="dropout")
+            batch = build_batch(rows, self.cache, self.settings, epoch=r.epoch, masking=masking, trip="dropout")
+            yield pack(batch) if info is not None and self.pack_in_workers else batch
 
 
 class _WindowReader:
@@ -279,6 +281,34 @@ class _WindowReader:
             del self.windows[key]
         parts = [self._window(s, int(w)).take(pos[window == w]) for w in np.unique(window)]
         return BasketRows.concat(parts)
+
+
+_FLOATS = ("customer_context", "product_embeddings", "temporal_context", "price_features", "store_context", "trip_context")
+_INTS = ("product_ids", "masked_positions", "masked_targets", "basket_id", "week")
+
+
+def pack(batch: WorldModelBatch) -> tuple:
+    """A batch as 3 tensors + shapes: worker processes hand over 3 shared-memory tensors instead of ~17."""
+    aux = tuple(batch.auxiliary_labels)
+    ints = [getattr(batch, f) for f in _INTS] + [batch.auxiliary_labels[k] for k in aux]
+    floats = [getattr(batch, f) for f in _FLOATS]
+    spec = (tuple(tuple(t.shape) for t in floats), tuple(tuple(t.shape) for t in ints), aux)
+    return (torch.cat([t.reshape(-1) for t in floats]), torch.cat([t.reshape(-1) for t in ints]),
+            batch.attention_mask, spec)
+
+
+def unpack(packed: tuple) -> WorldModelBatch:
+    """Inverse of pack: views into the packed tensors."""
+    floats, ints, attention_mask, (float_shapes, int_shapes, aux) = packed
+    out: dict[str, Any] = {"attention_mask": attention_mask}
+    for buf, names, shapes in ((floats, _FLOATS, float_shapes), (ints, _INTS + aux, int_shapes)):
+        at = 0
+        for name, shape in zip(names, shapes, strict=True):
+            n = int(np.prod(shape))
+            out[name] = buf[at:at + n].view(shape)
+            at += n
+    out["auxiliary_labels"] = {k: out.pop(k) for k in aux}
+    return WorldModelBatch(**out)
 
 
 def _identity(x):
@@ -360,7 +390,8 @@ class WorldModelDataLoader:
         self._position = start
         view = self.dataset.with_request(self.request(start))
         if self.num_workers > 0:
-            it = iter(torch.utils.data.DataLoader(
+            view.pack_in_workers = True
+            it = map(unpack, torch.utils.data.DataLoader(
                 view, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory,
                 collate_fn=_identity,
             ))
