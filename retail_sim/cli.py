@@ -262,6 +262,21 @@ def bench_train_cmd(
     bench_train(cfg, Path(cfg.paths.prepared), [p.strip() for p in presets.split(",") if p.strip()], steps)
 
 
+@bench_app.command("loader")
+def bench_loader_cmd(
+    prepared: PreparedOpt = None,
+    batches: Annotated[int, typer.Option(help="Timed training batches (B=64, masking on) after 5 warm-up ones.")] = 400,
+    workers: Annotated[int, typer.Option(help="DataLoader workers for the second measurement (0 skips it).")] = 2,
+    full_epoch: Annotated[bool, typer.Option("--full-epoch", help="Also iterate a whole epoch in a child process and print its peak RSS.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Loader ms/batch, samples/s, padding; a numpy copy of the same bytes and the ratio."""
+    from retail_sim.data.bench import run
+
+    cfg = resolve(config, paths__prepared=prepared)
+    run(Path(cfg.paths.prepared), cfg, batches, workers, full_epoch, echo=typer.echo)
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit 2; bugs keep their traceback."""
     try:
