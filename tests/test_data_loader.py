@@ -215,3 +215,16 @@ def test_user_errors(tiny, tmp_path):
         EvaluationDataLoader(dataset(tiny, "test"), group_by="month")
     with pytest.raises(UserError, match="rank"):
         WorldModelDataLoader(dataset(tiny), rank=2, world_size=2)
+
+
+def test_empty_file_and_row_group_are_harmless(tmp_path):
+    import pyarrow.parquet as pq
+
+    table = tiny_samples(60, seed=8)
+    folder = write_prepared(tmp_path / "p", {"train": table}, row_group_size=16)
+    pq.write_table(table.slice(0, 0), folder / "samples" / "split=train" / "bucket=1" / "part-9.parquet")
+    ds = WorldModelDataset(folder, "train", cache=FakeCache(), config=Config())
+    got = [i for _, b in EvaluationDataLoader(ds, batch_size=7) for i in ids(b)]
+    assert sorted(got) == sorted(table.column("basket_id").to_pylist())
+    got = [i for b in WorldModelDataLoader(ds, batch_size=7, drop_last=False) for i in ids(b)]
+    assert sorted(got) == sorted(table.column("basket_id").to_pylist())

@@ -212,7 +212,8 @@ def encode_prices(
     unit_price: np.ndarray, base_price: np.ndarray, prior_price: np.ndarray, category_avg_price: np.ndarray
 ) -> np.ndarray:
     """T4 [n, 64] per item (flat arrays [n]; NULL = NaN; negative/inf count as missing).
-    lp = log(clip(price, 0.01, 1e5)); every feature of a missing input is 0 except its flag.
+    lp = log(clip(price, 0.01, 1e5)); ratios use prices clipped to [0.01, 1e5] (unit price to [0, 1e5]);
+    every feature of a missing input is 0 except its flag.
 
     Fourier [0:24)   sin, cos of f_k·lp(unit), f_k = 2^(k/2-2), k = 0..11 (interleaved sin, cos)
     Log-price [24:40): lp(unit)/5, log1p(unit)/5, lp(base)/5, lp(prior)/5, lp(category avg)/5,

@@ -33,7 +33,7 @@ from retail_sim.data.encoders import (
     encode_temporal,
     encode_trip,
 )
-from retail_sim.data.masking import mask_baskets, trip_hidden
+from retail_sim.data.masking import EVAL_EPOCH, mask_baskets, trip_hidden
 from retail_sim.data.rows import BasketRows, GroupReader, Layout, group_week_range, read_layout
 from retail_sim.data.sharding import (
     EpochPlan,
@@ -214,6 +214,10 @@ class WorldModelDataset(IterableDataset):
             weeks_per_year=int(calendar["weeks_per_year"]),
             shuffle_window=cfg.loader.shuffle_window,
         )
+        if self.settings.eval_trip_context not in ("hidden", "dropout", "visible"):
+            raise UserError(
+                f"loader.eval_trip_context = {self.settings.eval_trip_context!r}: use hidden, dropout or visible"
+            )
         if not 0 < self.settings.mask_prob <= 1:
             raise UserError(f"mask_prob = {self.settings.mask_prob}: must be in (0, 1]")
         if cache is None:
@@ -448,9 +452,11 @@ class EvaluationDataLoader:
 
     def _week_rows(self) -> Iterator[BasketRows]:
         layout = self.dataset.layout
-        G = layout.group_rows.size
-        ranges = np.array([group_week_range(layout, g) for g in range(G)], dtype=np.int64).reshape(G, 2)
-        order = np.argsort(ranges[:, 0], kind="stable")
+        nonempty = np.flatnonzero(layout.group_rows > 0)
+        G = nonempty.size
+        ranges = np.array([group_week_range(layout, g) for g in nonempty], dtype=np.int64).reshape(G, 2)
+        order = nonempty[np.argsort(ranges[:, 0], kind="stable")]
+        ranges = ranges[np.argsort(ranges[:, 0], kind="stable")]
         reader = GroupReader(layout)
         pending: BasketRows | None = None
         i = 0
@@ -459,15 +465,12 @@ class EvaluationDataLoader:
             if pending is not None:
                 candidates.append(int(pending.scalars["week"].min()))
             if i < G:
-                candidates.append(int(ranges[order[i], 0]))
+                candidates.append(int(ranges[i, 0]))
             week = min(candidates)
             parts = [pending] if pending is not None else []
-            while i < G and ranges[order[i], 0] <= week:
-                if layout.group_rows[order[i]] > 0:
-                    parts.append(reader.read(int(order[i])))
+            while i < G and ranges[i, 0] <= week:
+                parts.append(reader.read(int(order[i])))
                 i += 1
-            if not parts:
-                continue
             rows = BasketRows.concat(parts)
             now = rows.scalars["week"] == week
             pending = rows.take(np.nonzero(~now)[0]) if (~now).any() else None
@@ -503,7 +506,7 @@ class EvaluationDataLoader:
         trip = s.eval_trip_context
         for rows in self._week_rows():
             for key, idx in self._batches(rows):
-                yield key, build_batch(rows.take(idx), self.dataset.cache, s, epoch=0, masking="eval", trip=trip)
+                yield key, build_batch(rows.take(idx), self.dataset.cache, s, epoch=EVAL_EPOCH, masking="eval", trip=trip)
 
     def __len__(self) -> int:
         """Batches of one pass, counted from the key columns only (one row group at a time)."""
