@@ -31,18 +31,48 @@ def popularity_counts(product_idx: np.ndarray, n_products: int) -> np.ndarray:
     return np.bincount(np.asarray(product_idx, dtype=np.int64), minlength=n_products).astype(np.float64)
 
 
-def copurchase_counts(basket_id: np.ndarray, product_idx: np.ndarray, n_products: int,
-                      chunk_pairs: int = 20_000_000) -> torch.Tensor:
-    """Co-purchase matrix from (basket, product) rows (distinct per basket).
+@dataclass
+class CoPurchase:
+    """Co-purchase counts as CSR rows: row a holds (b, n) for every product b seen in n training-week
+    baskets together with a (a != b). Symmetric."""
 
-    Returns a coalesced sparse COO float32 tensor [n_products, n_products]: entry (a, b), a != b,
-    = number of baskets holding both a and b; symmetric, zero diagonal. Pairs are enumerated per
-    chunk of baskets (at most ~chunk_pairs pairs in memory at once)."""
+    indptr: np.ndarray  # [V+1] int64
+    indices: np.ndarray  # [nnz] int64, sorted within a row
+    counts: np.ndarray  # [nnz] float64
+    n_products: int
+
+    @property
+    def nnz(self) -> int:
+        return len(self.indices)
+
+    def to_dense(self) -> torch.Tensor:
+        dense = torch.zeros(self.n_products, self.n_products, dtype=torch.float64)
+        rows = np.repeat(np.arange(self.n_products), np.diff(self.indptr))
+        dense[torch.from_numpy(rows), torch.from_numpy(self.indices)] = torch.from_numpy(self.counts)
+        return dense
+
+    def basket_scores(self, basket_row: np.ndarray, product: np.ndarray, n_baskets: int) -> np.ndarray:
+        """Σ of the rows of the (basket_row [k], product [k]) visible items per basket -> [n_baskets, V] float64.
+        Work is the number of stored entries in the visited rows (no dense V x V product)."""
+        start, stop = self.indptr[product], self.indptr[product + 1]
+        n = stop - start
+        owner = np.repeat(basket_row, n)
+        idx = np.repeat(start, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+        flat = np.bincount(owner * self.n_products + self.indices[idx], weights=self.counts[idx],
+                           minlength=n_baskets * self.n_products)
+        return flat.reshape(n_baskets, self.n_products)
+
+
+def copurchase_counts(basket_id: np.ndarray, product_idx: np.ndarray, n_products: int,
+                      chunk_pairs: int = 20_000_000) -> CoPurchase:
+    """Co-purchase counts from (basket, product) rows (distinct per basket): entry (a, b), a != b,
+    = number of baskets holding both. Pairs are enumerated per chunk of baskets (at most
+    ~chunk_pairs pairs in memory at once)."""
     basket_id = np.asarray(basket_id, dtype=np.int64)
     product_idx = np.asarray(product_idx, dtype=np.int64)
     order = np.lexsort((product_idx, basket_id))
     basket_id, product_idx = basket_id[order], product_idx[order]
-    starts = np.flatnonzero(np.r_[True, basket_id[1:] != basket_id[:-1]])
+    starts = np.flatnonzero(np.r_[True, basket_id[1:] != basket_id[:-1]]) if len(basket_id) else np.zeros(0, np.int64)
     sizes = np.diff(np.r_[starts, len(basket_id)])
     pair_cost = np.cumsum(sizes.astype(np.int64) ** 2)
     codes, counts = [], []
@@ -64,15 +94,14 @@ def copurchase_counts(basket_id: np.ndarray, product_idx: np.ndarray, n_products
         counts.append(cnt)
         first = last
     if codes:
-        code = np.concatenate(codes)
-        count = np.concatenate(counts)
-        uniq, inverse = np.unique(code, return_inverse=True)
-        total = np.bincount(inverse, weights=count)
+        uniq, inverse = np.unique(np.concatenate(codes), return_inverse=True)
+        total = np.bincount(inverse, weights=np.concatenate(counts))
     else:
         uniq, total = np.zeros(0, np.int64), np.zeros(0)
-    index = torch.from_numpy(np.stack([uniq // n_products, uniq % n_products]))
-    return torch.sparse_coo_tensor(index, torch.from_numpy(total.astype(np.float32)),
-                                   (n_products, n_products), check_invariants=True).coalesce()
+    row, col = uniq // n_products, uniq % n_products  # uniq is sorted: rows ascending, columns within
+    indptr = np.r_[0, np.cumsum(np.bincount(row, minlength=n_products))].astype(np.int64)
+    return CoPurchase(indptr=indptr, indices=col.astype(np.int64), counts=total.astype(np.float64),
+                      n_products=n_products)
 
 
 @dataclass
@@ -104,7 +133,7 @@ with evaluated as (
 ),
 earlier_items as (
     select customer_idx, shop_date, shop_hour, product_idx
-    from read_parquet(getvariable('items_glob'), hive_partitioning = false)
+    from read_parquet(getvariable('items_glob'), hive_partitioning = true)
     where customer_idx > 0
 ),
 final as (
@@ -121,7 +150,7 @@ select basket_id, product_idx, n_baskets from final order by basket_id, product_
 TRAINING_ITEMS_SQL = """
 -- one row per (training-week basket, product)
 select basket_id, product_idx
-from read_parquet(getvariable('items_glob'), hive_partitioning = false)
+from read_parquet(getvariable('items_glob'), hive_partitioning = true)
 where week between getvariable('first_week') and getvariable('last_week')
 """
 
@@ -161,21 +190,19 @@ def exclude_known(scores: torch.Tensor, product_ids: torch.Tensor) -> torch.Tens
 class BaselineScorer:
     """Scores [B, V] per baseline for the baskets of one batch."""
 
-    def __init__(self, popularity: np.ndarray, copurchase: torch.Tensor, history: OwnHistory):
+    def __init__(self, popularity: np.ndarray, copurchase: CoPurchase, history: OwnHistory):
         self.popularity = torch.from_numpy(popularity.astype(np.float64))
         self.tiebreak = self.popularity / (self.popularity.max() + 1.0)  # [V] in [0, 1)
-        self.copurchase = copurchase.double().coalesce()
+        self.copurchase = copurchase
         self.history = history
         self.n_products = len(popularity)
 
     def scores(self, product_ids: torch.Tensor, basket_ids: np.ndarray) -> dict[str, torch.Tensor]:
         """product_ids [B, S] (MASK at hidden positions, PAD 0), basket_ids [B] -> name -> [B, V] float64."""
         b = product_ids.shape[0]
-        visible = torch.zeros(b, self.n_products, dtype=torch.float64)
-        ids = product_ids.clamp(min=0)
-        visible.scatter_(1, ids, 1.0)
-        visible[:, :FIRST_PRODUCT_IDX] = 0.0
-        co = torch.sparse.mm(self.copurchase, visible.T).T  # [B, V]; C is symmetric
+        ids = product_ids.cpu().numpy()
+        vis_row, vis_pos = np.nonzero(ids >= FIRST_PRODUCT_IDX)  # visible items (MASK/PAD excluded)
+        co = torch.from_numpy(self.copurchase.basket_scores(vis_row, ids[vis_row, vis_pos], b))  # [B, V]
         row, product, count = self.history.lookup(basket_ids)
         hist = torch.zeros(b, self.n_products, dtype=torch.float64)
         hist.index_put_((torch.from_numpy(row), torch.from_numpy(product)), torch.from_numpy(count), accumulate=True)

@@ -206,7 +206,7 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "valida
                             own_history(con, prepared, split))
     majority = majority_classes(con, prepared)
     flag_ids, flag_cold = basket_flags(con, prepared, split)
-    log(f"baselines ready: {len(basket):,} training items, {scorer.copurchase._nnz():,} co-purchase pairs, "
+    log(f"baselines ready: {len(basket):,} training items, {scorer.copurchase.nnz:,} co-purchase pairs, "
         f"{len(scorer.history.basket_id):,} own-history rows ({time.perf_counter() - started:.1f}s)")
 
     dataset = WorldModelDataset(prepared, split=split, max_seq_len=run_cfg.splits.max_seq_len,

@@ -36,11 +36,15 @@ def test_popularity_counts():
 
 @pytest.mark.parametrize("chunk_pairs", [1, 5, 10_000])
 def test_copurchase_counts(chunk_pairs):
-    dense = copurchase_counts(TRAIN_BASKET, TRAIN_PRODUCT, V, chunk_pairs=chunk_pairs).to_dense()
-    expected = torch.zeros(V, V)
+    co = copurchase_counts(TRAIN_BASKET, TRAIN_PRODUCT, V, chunk_pairs=chunk_pairs)
+    dense = co.to_dense()
+    expected = torch.zeros(V, V, dtype=torch.float64)
     for a, b, n in [(3, 4, 2), (3, 5, 1), (4, 5, 1), (3, 6, 1)]:
         expected[a, b] = expected[b, a] = n
     assert torch.equal(dense, expected)
+    # basket scores: basket 0 sees {3, 4} -> row 3 + row 4; basket 1 sees {6}
+    scores = co.basket_scores(np.array([0, 0, 1]), np.array([3, 4, 6]), 2)
+    assert scores.tolist() == [[0, 0, 0, 2, 2, 2, 1, 0], [0, 0, 0, 1, 0, 0, 0, 0]]
 
 
 def test_target_ranks_break_ties_towards_lower_id():
@@ -105,10 +109,10 @@ def test_own_history_sql_is_point_in_time(tmp_path):
         (30, 0, d(2006, 4, 12), 12, [3]),  # anonymous: no history
         (40, 2, d(2006, 4, 13), 9, [5]),  # first basket of customer 2
     ]
-    items = {"basket_id": [], "week": [], "shop_date": [], "shop_hour": [], "customer_idx": [], "product_idx": []}
+    items = {"basket_id": [], "shop_date": [], "shop_hour": [], "customer_idx": [], "product_idx": []}
     for basket, customer, date, hour, products in baskets:
         for p in products:
-            for key, value in zip(items, (basket, 1, date, hour, customer, p), strict=True):
+            for key, value in zip(items, (basket, date, hour, customer, p), strict=True):
                 items[key].append(value)
     (tmp_path / "items" / "week=1").mkdir(parents=True)
     pq.write_table(pa.table(items), tmp_path / "items" / "week=1" / "part-0.parquet")
