@@ -106,6 +106,9 @@ DEPARTMENT_PRODUCTS = np.array([379, 1718, 1834, 139, 742, 6, 1, 162, 16])  # PR
 DEPARTMENT_ROW_SHARE = np.array([0.0898, 0.4975, 0.2872, 0.0062, 0.0981, 0.0016, 0.0001, 0.0162,
                                  0.0033])
 DEPARTMENT_PRICE_MEDIAN = np.array([0.91, 1.21, 0.85, 1.25, 0.97, 4.08, 9.36, 4.47, 0.42])
+POPULARITY_PRICE_POWER = 0.2
+# list prices sit above the row-weighted medians because cheaper products sell more
+PRICE_LEVEL = 1.12
 POPULARITY_SIGMA = 1.0  # product popularity lognormal (rows per product p10/p50/p90 = 15/55/206)
 # probability that a line's kind is fresh / grocery / nonfood, by DOMINANT_MISSION
 KIND_BY_MISSION = np.array([

@@ -16,11 +16,10 @@ from retail_sim.config import Config, SynthConfig
 from retail_sim.errors import UserError
 from retail_sim.progress import log, peak_rss_mb
 from retail_sim.synth import calendar
+from retail_sim.synth import calibration as cal
 from retail_sim.synth.week import draw_baskets, draw_lines
 from retail_sim.synth.world import build_world, part_rng
 from retail_sim.synth.writer import header, row_texts, text_bytes, week_csv
-
-from retail_sim.synth import calibration as cal
 
 
 def validate(s: SynthConfig) -> None:

@@ -122,4 +122,10 @@ def stratified_codes(rng: np.random.Generator, weight: np.ndarray, shares: np.nd
     cum[-1] = 1.0
     codes = np.empty(n, dtype=np.int64)
     codes[order] = np.minimum(np.searchsorted(cum, u, side="right"), len(cum) - 1)
+    # every code with a positive share appears once at least (a 0.1% code among 400 customers),
+    # taken from units of the most frequent code
+    missing = [k for k in range(len(cum)) if shares[k] > 0 and not (codes == k).any()]
+    if missing and n >= len(cum):
+        donors = rng.permutation(np.flatnonzero(codes == np.bincount(codes).argmax()))[: len(missing)]
+        codes[donors] = missing[: len(donors)]
     return codes

@@ -13,13 +13,19 @@ import numpy as np
 
 from retail_sim.config import SynthConfig
 from retail_sim.synth import calibration as cal
-from retail_sim.synth.sampling import CategoricalRows, CategoricalSegments, split_children, stratified_codes
+from retail_sim.synth.sampling import (
+    CategoricalRows,
+    CategoricalSegments,
+    split_children,
+    stratified_codes,
+)
 
 N_KINDS = 3  # fresh, grocery, nonfood
 PRICE_TILT = np.array([0.7, 0.0, -0.5, 0.0])  # weight x relative_price^-tilt for LA, MM, UM, XX baskets
 PROMO_DISCOUNTS = np.array([0.1, 0.2, 0.25, 0.3, 0.33, 0.4, 0.5])
 FAVOURITE_DECAY = 0.8  # favourite j of a kind is re-bought with weight 1 / (j + 1)^0.8
-LOYALTY_A = 3.0  # Beta(a, b) of home-store loyalty: a fixed, b from the mean
+LOYALTY_A = 3.0
+MEAN_LINES_BY_TYPE = np.array([8.6, 20.7, 2.4])  # Top Up, Full Shop, Small Shop (LGSR.md)  # Beta(a, b) of home-store loyalty: a fixed, b from the mean
 
 
 def part_rng(seed: int, *part: int) -> np.random.Generator:
@@ -86,17 +92,19 @@ def build_catalogue(cfg: SynthConfig, seed: int) -> Catalogue:
     division = group_div[group_of_department[department_of_class[class_of]]]
     n = len(class_of)
 
+    class_level = rng.lognormal(0.0, 0.3, len(department_of_class))[class_of]
+    base = cal.PRICE_LEVEL * cal.DEPARTMENT_PRICE_MEDIAN[division] * class_level * rng.lognormal(0.0, 0.6, n)
+    base = np.maximum(np.round(base, 2), 0.05)
+
+    # cheaper products sell more: popularity x (price / division median)^-POPULARITY_PRICE_POWER
     popularity = rng.lognormal(0.0, cal.POPULARITY_SIGMA, n)
+    popularity *= (base / cal.DEPARTMENT_PRICE_MEDIAN[division]) ** -cal.POPULARITY_PRICE_POWER
     div_total = np.bincount(division, weights=popularity, minlength=n_div)
     popularity *= (cal.DEPARTMENT_ROW_SHARE / cal.DEPARTMENT_ROW_SHARE.sum())[division] / div_total[division]
-
-    class_level = rng.lognormal(0.0, 0.4, len(department_of_class))[class_of]
-    base = cal.DEPARTMENT_PRICE_MEDIAN[division] * class_level * rng.lognormal(0.0, 0.45, n)
-    base = np.maximum(np.round(base, 2), 0.05)
     class_median = np.array([np.median(base[class_of == c]) for c in range(len(department_of_class))])
     relative = base / class_median[class_of]
 
-    multibuy = relative ** -0.3
+    multibuy = base ** -0.4  # multi-buys are of cheap products
     multibuy *= (1.0 - cal.QUANTITY_SHARES[0]) / np.average(multibuy, weights=popularity)
     multibuy = np.minimum(multibuy, 0.8)
 
@@ -194,21 +202,22 @@ def build_customers(cfg: SynthConfig, seed: int, catalogue: Catalogue, stores: S
     last = np.where(rng.random(c) < cfg.churn_share,
                     first + np.floor(rng.random(c) * (weeks + 1 - first)).astype(np.int64), weeks)
     rate = np.minimum(cal.RATE_MEDIAN * rng.lognormal(0.0, cal.RATE_SIGMA, c), cal.RATE_MAX)
-    baskets = rate * (last - first + 1)  # expected: segments and habits are stratified on it
-    seg1 = stratified_codes(rng, baskets, np.array(cal.SEG1_SHARES))
-    seg2 = stratified_codes(rng, baskets, np.array(cal.SEG2_SHARES))
+    main_types = np.array(cal.TYPE_SHARES[:3]) / sum(cal.TYPE_SHARES[:3])
+    type_mix = np.vstack([rng.dirichlet(6.0 * main_types, c), main_types])
+    # expected rows of each customer: segments and habits are stratified on it
+    rows = rate * (last - first + 1) * (type_mix[:c] @ MEAN_LINES_BY_TYPE)
+    seg1 = stratified_codes(rng, rows, np.array(cal.SEG1_SHARES))
+    seg2 = stratified_codes(rng, rows, np.array(cal.SEG2_SHARES))
     home = stores.overall.draw(np.zeros(c, np.int64), rng.random(c))
     m = cfg.home_store_share
     loyalty = rng.beta(LOYALTY_A, LOYALTY_A * (1 - m) / m, c)
     f = cfg.favourite_share
     fav_share = np.append(rng.beta(2.0, 2.0 * (1 - f) / f, c), 0.0)
-    main_types = np.array(cal.TYPE_SHARES[:3]) / sum(cal.TYPE_SHARES[:3])
-    type_mix = np.vstack([rng.dirichlet(6.0 * main_types, c), main_types])
     type_cum = np.cumsum(type_mix, axis=1)
     type_cum[:, -1] = 1.0
     hour_p = cal.HOUR_BASKETS / cal.HOUR_BASKETS.sum()
-    weekday = np.append(stratified_codes(rng, baskets, np.ones(7)), 0)
-    hour = cal.HOURS[np.append(stratified_codes(rng, baskets, hour_p), 0)]
+    weekday = np.append(stratified_codes(rng, rows, np.ones(7)), 0)
+    hour = cal.HOURS[np.append(stratified_codes(rng, rows, hour_p), 0)]
 
     # category preferences: global class weight x personal taste x lifestage tilt
     n_classes = len(catalogue.department_of_class)

@@ -54,15 +54,15 @@ def row_texts(world: World, variant: str) -> RowTexts:
         f"PRD09{n:05d},CL{c + 1:05d},DEP{d + 1:05d},G{g + 1:05d},D{v + 1:05d}"
         for n, c, d, g, v in zip(cat.number.tolist(), cat.class_of.tolist(),
                                  cat.department_of_class[cat.class_of].tolist(), group.tolist(),
-                                 cat.division_of_group[group].tolist())
+                                 cat.division_of_group[group].tolist(), strict=True)
     ]
     seg1 = cal.SEG1_CODES if variant == "seg" else cal.SEG1_NAMED
     seg2 = [s or EMPTY for s in cal.SEG2_CODES] if variant == "seg" else cal.SEG2_NAMED
     customer = [f"CUST{n:010d},{seg1[a]},{seg2[b]}"
-                for n, a, b in zip(cust.number.tolist(), cust.seg1.tolist(), cust.seg2.tolist())]
+                for n, a, b in zip(cust.number.tolist(), cust.seg1.tolist(), cust.seg2.tolist(), strict=True)]
     customer.append(f"{EMPTY},{EMPTY},{EMPTY}")
     store = [f"STORE{n:05d},{cal.STORE_FORMATS[f]},{cal.STORE_REGIONS[r]}\n"
-             for n, f, r in zip(stores.number.tolist(), stores.format.tolist(), stores.region.tolist())]
+             for n, f, r in zip(stores.number.tolist(), stores.format.tolist(), stores.region.tolist(), strict=True)]
     attributes = [f"{size},{ps},{bt},{m}" for size in cal.BASKET_SIZES for ps in cal.PRICE_SENSITIVITIES
                   for bt in cal.BASKET_TYPES for m in cal.MISSIONS]
     return RowTexts(pa.array(product), pa.array(customer), pa.array(store), pa.array(attributes),
