@@ -29,7 +29,7 @@ ConfigOpt = Annotated[
     typer.Option("--config", help="TOML config file (default: ./retail_sim.toml when it exists)."),
 ]
 PreparedOpt = Annotated[
-    Optional[Path], typer.Option("--prepared", help="Prepared folder written by `splits` [default: data/prepared].")
+    Optional[Path], typer.Option("--prepared", help="Prepared folder written by `splits` (default: data/prepared).")
 ]
 
 
@@ -71,9 +71,9 @@ def show_config(config: ConfigOpt = None) -> None:
 @app.command()
 def synth(
     out: Annotated[Path, typer.Option(help="Output folder for transactions_YYYYWW.csv and time.csv.")] = Path("data/raw"),
-    customers: Annotated[Optional[int], typer.Option(help="Number of customers [default: 2000].")] = None,
-    weeks: Annotated[Optional[int], typer.Option(help="Number of fiscal weeks from 200607 [default: 117].")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed; same arguments give byte-identical files [default: 0].")] = None,
+    customers: Annotated[Optional[int], typer.Option(help="Number of customers (default: 2000).")] = None,
+    weeks: Annotated[Optional[int], typer.Option(help="Number of fiscal weeks from 200607 (default: 117).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed; same arguments give byte-identical files (default: 0).")] = None,
     header: Annotated[Optional[str], typer.Option(help="Header variant: 'seg' (seg_1/seg_2) or 'named' (CUST_PRICE_SENSITIVITY/CUST_LIFESTAGE).")] = None,
     gzip: Annotated[bool, typer.Option("--gzip", help="Write .csv.gz files.")] = False,
     config: ConfigOpt = None,
@@ -87,8 +87,8 @@ def synth(
 
 @app.command()
 def splits(
-    raw: Annotated[Optional[str], typer.Option(help="Folder, file or glob of transactions CSVs (.csv/.csv.gz) [default: data/raw].")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output folder [default: data/prepared].")] = None,
+    raw: Annotated[Optional[str], typer.Option(help="Folder, file or glob of transactions CSVs (.csv/.csv.gz) (default: data/raw).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: data/prepared).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Typed ingest, week normalisation, temporal splits, baskets, point-in-time prices (DuckDB SQL).
@@ -223,7 +223,7 @@ def evaluate(
 @bench_app.command("synth")
 def bench_synth(
     rows: Annotated[int, typer.Option(help="Approximate rows to generate.")] = 10_000_000,
-    out: Annotated[Optional[Path], typer.Option(help="Scratch folder [default: a temp dir, removed after].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Scratch folder (default: a temp dir, removed after).")] = None,
 ) -> None:
     """Rows/s and peak memory of synthetic generation."""
     from retail_sim.synth import bench
@@ -233,8 +233,8 @@ def bench_synth(
 
 @bench_app.command("splits")
 def bench_splits_cmd(
-    raw: Annotated[Optional[str], typer.Option(help="Folder, file or glob of transactions CSVs [default: data/raw].")] = None,
-    scratch: Annotated[Optional[Path], typer.Option(help="Folder for the outputs [default: a temp dir, removed after].")] = None,
+    raw: Annotated[Optional[str], typer.Option(help="Folder, file or glob of transactions CSVs (default: data/raw).")] = None,
+    scratch: Annotated[Optional[Path], typer.Option(help="Folder for the outputs (default: a temp dir, removed after).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Time the splits stage and a bare DuckDB COPY of the same CSVs to Parquet; print the ratio."""
