@@ -29,7 +29,7 @@ def split_ids(prepared, split):
     return np.sort(ds.to_table(columns=["basket_id"]).column("basket_id").to_numpy())
 
 
-def check(batch, n_products):
+def check(batch, n_products, cache):
     for t in (batch.customer_context, batch.product_embeddings, batch.temporal_context, batch.price_features,
               batch.store_context, batch.trip_context):
         assert torch.isfinite(t).all()
@@ -38,6 +38,9 @@ def check(batch, n_products):
     assert (batch.product_ids < n_products).all()
     t = batch.masked_targets[batch.masked_targets != -100]
     assert (t >= FIRST_PRODUCT_IDX).all() and (t < n_products).all()
+    S = real.shape[1]  # T2 = the cache's row of the input id + position
+    expect = np.asarray(cache.product_embeddings)[batch.product_ids.numpy()] + np.asarray(cache.positional_encodings)[:S]
+    assert np.allclose(batch.product_embeddings.numpy()[real.numpy()], expect[real.numpy()], atol=1e-5)
 
 
 @pytest.mark.slow
@@ -53,7 +56,7 @@ def test_full_epoch_both_loaders(sample, split):
     train = WorldModelDataLoader(ds, batch_size=64, drop_last=False)
     got = []
     for batch in train:
-        check(batch, n_products)
+        check(batch, n_products, ds.cache)
         got.append(batch.basket_id.numpy())
     got = np.sort(np.concatenate(got))
     assert (got == expected).all()  # every basket exactly once
@@ -61,7 +64,7 @@ def test_full_epoch_both_loaders(sample, split):
     ev = EvaluationDataLoader(ds, batch_size=64, group_by="date")
     got, keys = [], []
     for key, batch in ev:
-        check(batch, n_products)
+        check(batch, n_products, ds.cache)
         assert (batch.product_ids == MASK_IDX).sum() == (batch.masked_positions >= 0).sum()
         got.append(batch.basket_id.numpy())
         keys.append(key)
