@@ -8,8 +8,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from retail_sim.config import Config, apply
 from retail_sim.progress import log, peak_rss_mb
 from retail_sim.synth import calendar
@@ -17,15 +15,14 @@ from retail_sim.synth import calibration as cal
 from retail_sim.synth.generate import generate
 from retail_sim.synth.week import draw_baskets, draw_lines
 from retail_sim.synth.world import build_world, part_rng
-from retail_sim.synth.writer import basket_ids, row_texts, text_bytes, week_csv
+from retail_sim.synth.writer import basket_ids, row_order, row_texts, text_bytes, week_csv
 
 ROWS_PER_CUSTOMER = 620  # measured: 2,000 customers x 117 weeks -> 1.24M rows
 
 
 def python_rows(texts, shop_week: int, dates, baskets, lines, week: int) -> bytes:
     """The same rows as writer.week_csv, formatted one at a time in Python (the baseline)."""
-    order = np.lexsort((baskets.serial[lines.basket], texts.product_number[lines.product],
-                        baskets.store[lines.basket]))
+    order = row_order(texts, baskets, lines)
     product, customer, store = texts.product.to_pylist(), texts.customer.to_pylist(), texts.store.to_pylist()
     ids = basket_ids(week, baskets.serial).tolist()
     out = []

@@ -80,11 +80,16 @@ def spend_text(cents: np.ndarray) -> pa.Array:
                                        CENTS_TEXT.take(pa.array(cents % 100)), ".")
 
 
+def row_order(texts: RowTexts, baskets: WeekBaskets, lines: WeekLines) -> np.ndarray:
+    """Rows by STORE_CODE, then PROD_CODE, then line order (stable): [R] int64."""
+    key = baskets.store[lines.basket] * (len(texts.product_number) + 1) + texts.product_number[lines.product]
+    return np.argsort(key, kind="stable")
+
+
 def week_csv(texts: RowTexts, week: int, shop_week: int, dates: np.ndarray, weekday_codes: np.ndarray,
              baskets: WeekBaskets, lines: WeekLines) -> pa.Array:
     """The week's rows as one Arrow string array, each row ending in LF, ordered by store then product."""
-    order = np.lexsort((baskets.serial[lines.basket], texts.product_number[lines.product],
-                        baskets.store[lines.basket]))
+    order = row_order(texts, baskets, lines)
     basket = lines.basket[order]
     day_hour = pa.array([f"{shop_week},{dates[d]},{weekday_codes[d]},{h}" for d in range(7) for h in range(24)])
     head = day_hour.take(pa.array(baskets.day * 24 + baskets.hour))
