@@ -260,22 +260,21 @@ class WorldModelDataset(IterableDataset):
 
 
 class _WindowReader:
-    """Holds, per stream, the shuffle windows the current batch needs (rows already permuted,
-    T3 precomputed); windows behind the current batch are released."""
+    """Holds, per stream, the shuffle windows the current batch needs (rows in file order and
+    the window's permutation); windows behind the current batch are released."""
 
     def __init__(self, plan: EpochPlan, layout: Layout, settings: Settings):
         self.plan, self.settings = plan, settings
         self.groups = GroupReader(layout)
-        self.windows: dict[tuple[int, int], BasketRows] = {}
+        self.windows: dict[tuple[int, int], tuple[BasketRows, np.ndarray]] = {}
 
-    def _window(self, s: int, w: int) -> BasketRows:
+    def _window(self, s: int, w: int) -> tuple[BasketRows, np.ndarray]:
         key = (s, w)
         if key not in self.windows:
             st = self.plan.streams[s]
-            parts = [self.groups.read(int(g)) for g in st.groups[st.window_groups[w]:st.window_groups[w + 1]]]
-            rows = BasketRows.concat(parts)
-            rows.extra = {"temporal": temporal_of(rows, self.settings)}
-            self.windows[key] = rows.take(window_permutation(self.plan, s, w))
+            groups = st.groups[st.window_groups[w]:st.window_groups[w + 1]]
+            rows = BasketRows.concat([self.groups.read(int(g)) for g in groups])
+            self.windows[key] = (rows, window_permutation(self.plan, s, w))
         return self.windows[key]
 
     def rows(self, s: int, k: int) -> BasketRows:
@@ -283,7 +282,10 @@ class _WindowReader:
         first = int(window[0])
         for key in [key for key in self.windows if key[0] == s and key[1] < first]:
             del self.windows[key]
-        parts = [self._window(s, int(w)).take(pos[window == w]) for w in np.unique(window)]
+        parts = []
+        for w in np.unique(window):
+            rows, perm = self._window(s, int(w))
+            parts.append(rows.take(perm[pos[window == w]]))
         return BasketRows.concat(parts)
 
 
