@@ -1,7 +1,7 @@
 -- 05_vocab: products, customers and stores numbered in code order.
 -- grain: products — one row per PROD_CODE; customers — one row per CUST_CODE; stores — one row
 --        per STORE_CODE.
--- inputs: transactions (valid lines only). outputs: tables products, customers, stores.
+-- inputs: transactions (valid lines), basket_headers (02). outputs: tables products, customers, stores.
 -- Special ids: products PAD 0, UNK 1, MASK 2, real products from getvariable('first_product_idx');
 -- customer 0 = anonymous, store 0 = unknown (neither has a row). A customer's segment codes are
 -- the ones of their first basket (ties by basket_id), so the vocab uses no later information.
@@ -37,8 +37,8 @@ agg as (
         arg_min(customer_price_sensitivity, (shop_date, shop_hour, basket_id)) as customer_price_sensitivity,
         arg_min(customer_lifestage, (shop_date, shop_hour, basket_id)) as customer_lifestage,
         min(week) as first_week
-    from transactions
-    where reject_reason is null and cust_code is not null
+    from basket_headers
+    where cust_code is not null
     group by cust_code
 )
 
@@ -56,8 +56,7 @@ agg as (
         store_code,
         min(store_format) as store_format,
         min(store_region) as store_region
-    from transactions
-    where reject_reason is null
+    from basket_headers
     group by store_code
 )
 

@@ -3,7 +3,7 @@
 --        (product, store, week) that has an item.
 -- inputs: items, products; getvariable('price_window_weeks') = W.
 -- outputs: tables weekly_prices, product_weekly_prices, category_weekly_prices, item_prices.
--- Point in time: every feature of week w reads weeks < w only.
+-- Point in time: every feature of week w reads weeks < w only (window frames end 1 week before).
 --   prior_price        median unit price of (product, store) in the latest earlier week that has one
 --   base_price         max of the (product, store) weekly medians over weeks w-W..w-1; if none, max of
 --                      the product's all-store weekly medians over the same weeks; else NULL
@@ -30,60 +30,56 @@ from product_weekly_prices as w
 join products as p using (product_idx)
 group by p.prod_code_10, w.week;
 
+-- Every (product, store, week) with an item is a row of weekly_prices, every (product, week) a row
+-- of product_weekly_prices and every (PROD_CODE_10, week) a row of category_weekly_prices, so the
+-- features are windows over those tables: RANGE frames over the week number end at 1 PRECEDING,
+-- which excludes week w itself.
 create or replace table item_prices as
 with
-keys as (
-    select distinct product_idx, store_idx, week, prod_code_10
-    from items
+store_features as (
+    select
+        product_idx,
+        store_idx,
+        week,
+        lag(median_unit_price) over (partition by product_idx, store_idx order by week) as prior_price,
+        max(median_unit_price) over (
+            partition by product_idx, store_idx order by week
+            range between getvariable('price_window_weeks') preceding and 1 preceding
+        ) as base_price
+    from weekly_prices
 ),
 
-prior as (
-    select k.product_idx, k.store_idx, k.week, p.median_unit_price as prior_price
-    from keys as k
-    asof left join weekly_prices as p
-        on k.product_idx = p.product_idx and k.store_idx = p.store_idx and k.week > p.week
+product_features as (
+    select
+        product_idx,
+        week,
+        max(median_unit_price) over (
+            partition by product_idx order by week
+            range between getvariable('price_window_weeks') preceding and 1 preceding
+        ) as base_price
+    from product_weekly_prices
 ),
 
-base_store as (
-    select k.product_idx, k.store_idx, k.week, max(p.median_unit_price) as base_price
-    from keys as k
-    join weekly_prices as p
-        on p.product_idx = k.product_idx and p.store_idx = k.store_idx
-        and p.week between k.week - getvariable('price_window_weeks') and k.week - 1
-    group by k.product_idx, k.store_idx, k.week
-),
-
-product_weeks as (select distinct product_idx, week from keys),
-
-base_all as (
-    select k.product_idx, k.week, max(p.median_unit_price) as base_price
-    from product_weeks as k
-    join product_weekly_prices as p
-        on p.product_idx = k.product_idx
-        and p.week between k.week - getvariable('price_window_weeks') and k.week - 1
-    group by k.product_idx, k.week
-),
-
-category_weeks as (select distinct prod_code_10, week from keys),
-
-category as (
-    select k.prod_code_10, k.week, sum(c.sum_median) / sum(c.n_products) as category_avg_price
-    from category_weeks as k
-    join category_weekly_prices as c
-        on c.prod_code_10 = k.prod_code_10
-        and c.week between k.week - getvariable('price_window_weeks') and k.week - 1
-    group by k.prod_code_10, k.week
+category_features as (
+    select
+        prod_code_10,
+        week,
+        sum(sum_median) over w / sum(n_products) over w as category_avg_price
+    from category_weekly_prices
+    window w as (
+        partition by prod_code_10 order by week
+        range between getvariable('price_window_weeks') preceding and 1 preceding
+    )
 )
 
 select
-    k.product_idx,
-    k.store_idx,
-    k.week,
-    prior.prior_price,
-    coalesce(bs.base_price, ba.base_price) as base_price,
-    category.category_avg_price
-from keys as k
-left join prior using (product_idx, store_idx, week)
-left join base_store as bs using (product_idx, store_idx, week)
-left join base_all as ba using (product_idx, week)
-left join category using (prod_code_10, week);
+    s.product_idx,
+    s.store_idx,
+    s.week,
+    s.prior_price,
+    coalesce(s.base_price, pf.base_price) as base_price,
+    c.category_avg_price
+from store_features as s
+join products as p using (product_idx)
+join product_features as pf using (product_idx, week)
+join category_features as c on c.prod_code_10 = p.prod_code_10 and c.week = s.week;

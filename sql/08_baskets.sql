@@ -1,6 +1,6 @@
 -- 08_baskets: basket attributes, split, bucket and the customer's point-in-time history.
 -- grain: one row per kept basket.
--- inputs: transactions (valid lines), items, customers, stores; split/bucket variables.
+-- inputs: basket_headers (02), items, customers, stores; split/bucket variables.
 -- outputs: table baskets.
 -- history_length         the customer's baskets with (shop_date, shop_hour) strictly earlier
 --                        (baskets in the same date and hour do not count each other); 0 if anonymous
@@ -11,23 +11,14 @@ create or replace table baskets as
 with
 attributes as (
     select
-        basket_id,
-        any_value(shop_week) as shop_week,
-        any_value(week) as week,
-        any_value(shop_date) as shop_date,
-        any_value(shop_weekday) as shop_weekday,
-        any_value(shop_hour) as shop_hour,
-        any_value(cust_code) as customer_id,
-        any_value(customer_price_sensitivity) as customer_price_sensitivity,
-        any_value(customer_lifestage) as customer_lifestage,
-        any_value(store_code) as store_id,
-        nullif(any_value(basket_type), 'XX') as mission_type,
-        nullif(any_value(basket_dominant_mission), 'XX') as dominant_mission,
-        nullif(any_value(basket_price_sensitivity), 'XX') as basket_price_sensitivity,
-        nullif(any_value(basket_size), 'XX') as basket_size
-    from transactions
-    where reject_reason is null
-    group by basket_id
+        basket_id, shop_week, week, shop_date, shop_weekday, shop_hour,
+        cust_code as customer_id, customer_price_sensitivity, customer_lifestage,
+        store_code as store_id,
+        nullif(basket_type, 'XX') as mission_type,
+        nullif(basket_dominant_mission, 'XX') as dominant_mission,
+        nullif(basket_price_sensitivity, 'XX') as basket_price_sensitivity,
+        nullif(basket_size, 'XX') as basket_size
+    from basket_headers
 ),
 
 contents as (
