@@ -49,13 +49,14 @@ def mean_operator(n_nodes: int, dst: np.ndarray, src: np.ndarray, w: np.ndarray)
 
 
 class GraphSAGE(nn.Module):
-    """2-layer GraphSAGE, mean aggregation: h' = act(W [h ‖ mean_neighbours(h)])."""
+    """2-layer GraphSAGE, mean aggregation: h' = normalise(act(W [h ‖ mean_neighbours(h)]))."""
 
     def __init__(self, n_codes: tuple[int, ...], n_price: int, dim: int = 256, hidden: int = 256):
         super().__init__()
         # row 0 of every code table is "code unseen in training": kept at zero, never trained
         self.code_embeddings = nn.ModuleList(nn.Embedding(n + 1, dim, padding_idx=0) for n in n_codes)
         self.price = nn.Linear(n_price, dim)
+        self.input_norm = nn.LayerNorm(dim)
         self.layer1 = nn.Linear(2 * dim, hidden)
         self.layer2 = nn.Linear(2 * hidden, dim)
 
@@ -64,12 +65,13 @@ class GraphSAGE(nn.Module):
         h = self.price(price)
         for level, table in enumerate(self.code_embeddings):
             h = h + table(codes[:, level])
-        return h
+        return self.input_norm(h)
 
     def forward(self, codes: torch.Tensor, price: torch.Tensor, mean_op: torch.Tensor) -> torch.Tensor:
         """-> [N, dim] L2-normalised embeddings; mean_op is the [N, N] neighbour-mean operator."""
         h0 = self.features(codes, price)
         h1 = torch.relu(self.layer1(torch.cat([h0, torch.sparse.mm(mean_op, h0)], dim=1)))
+        h1 = nn.functional.normalize(h1, dim=1)
         h2 = self.layer2(torch.cat([h1, torch.sparse.mm(mean_op, h1)], dim=1))
         return nn.functional.normalize(h2, dim=1)
 
@@ -113,11 +115,11 @@ def train_graphsage(
         neg_logit = (anchor.repeat_interleave(cfg.negatives, 0) * z[neg]).sum(1) / cfg.temperature
         loss = nn.functional.binary_cross_entropy_with_logits(
             pos_logit, torch.ones_like(pos_logit)
-        ) + cfg.negatives * nn.functional.binary_cross_entropy_with_logits(neg_logit, torch.zeros_like(neg_logit))
+        ) + nn.functional.binary_cross_entropy_with_logits(neg_logit, torch.zeros_like(neg_logit))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     tenth = max(1, len(losses) // 10)
     metrics = {
         "loss_first": round(float(np.mean(losses[:tenth])), 4) if losses else None,

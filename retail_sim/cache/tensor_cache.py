@@ -1,0 +1,126 @@
+"""TensorCache: the memory-mapped tables of `<prepared>/tensor_cache/` (see data/README.md).
+
+    cache = TensorCache("data/prepared")          # or the tensor_cache folder itself
+    cache.product_embeddings                       # [P+3, 256] float32, mmap
+    state, n = cache.get_customer_state_batch(customer_idx, week)   # [n, 128], [n]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from retail_sim.cache.customer_state import lookup
+from retail_sim.errors import UserError
+from retail_sim.manifest import MANIFEST, read_manifest
+from retail_sim.vocab import ANONYMOUS_CUSTOMER_IDX, UNK_IDX, UNKNOWN_STORE_IDX
+
+CACHE_DIR = "tensor_cache"
+ARRAYS = (
+    "product_embeddings", "store_embeddings", "segment_embeddings", "positional_encodings",
+    "segment_prior", "customer_segment", "customer_state", "customer_state_keys", "customer_state_n_baskets",
+)
+
+
+class CodeIndex:
+    """Code -> index with a default for unknown codes: `ix["PRD0900001"]` -> int,
+    `ix(["PRD0900001", "nope"])` -> np.ndarray int64 (unknown -> the unknown index)."""
+
+    def __init__(self, mapping: dict[str, int], unknown: int):
+        self.mapping = mapping
+        self.unknown = unknown
+
+    def __getitem__(self, code: str) -> int:
+        return self.mapping.get(code, self.unknown)
+
+    def get(self, code: str, default: int | None = None) -> int:
+        return self.mapping.get(code, self.unknown if default is None else default)
+
+    def __call__(self, codes) -> np.ndarray:
+        return np.fromiter((self.mapping.get(c, self.unknown) for c in codes), dtype=np.int64)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.mapping
+
+    def __len__(self) -> int:
+        return len(self.mapping)
+
+
+def cache_folder(path: Path | str) -> Path:
+    """The tensor_cache folder for a prepared folder or for the cache folder itself."""
+    path = Path(path)
+    return path if (path / "product_embeddings.npy").exists() or path.name == CACHE_DIR else path / CACHE_DIR
+
+
+class TensorCache:
+    """Read-only view of a built tensor cache; every array is np.load(mmap_mode='r').
+
+    path: the prepared folder or its tensor_cache/. expected_fingerprint: the prepared manifest's
+    fingerprint the cache must come from; by default the manifest of the prepared folder that holds
+    the cache (when there is one). A mismatch raises UserError telling to rerun `make cache`.
+    """
+
+    def __init__(self, path: Path | str, expected_fingerprint: str | None = None):
+        folder = cache_folder(path)
+        self.path = folder
+        self.manifest = read_manifest(folder, stage="cache", rerun="make cache")
+        self.fingerprint: str = self.manifest["prepared_fingerprint"]
+        if expected_fingerprint is None and (folder.parent / MANIFEST).is_file():
+            expected_fingerprint = read_manifest(folder.parent).get("fingerprint")
+        if expected_fingerprint is not None and expected_fingerprint != self.fingerprint:
+            raise UserError(f"{folder}: tensor cache was built from another prepared folder — run `make cache`")
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in ARRAYS}
+        self.product_embeddings: np.ndarray = arrays["product_embeddings"]  # [P+3, 256] float32
+        self.store_embeddings: np.ndarray = arrays["store_embeddings"]  # [n_stores+1, 96] float32
+        self.segment_embeddings: np.ndarray = arrays["segment_embeddings"]  # [n_segments, 64] float32
+        self.positional_encodings: np.ndarray = arrays["positional_encodings"]  # [max_seq_len, 256] float32
+        self.segment_prior: np.ndarray = arrays["segment_prior"]  # [n_segments, 128] float32
+        self.customer_segment: np.ndarray = arrays["customer_segment"]  # [n_customers+1] int32
+        self.customer_state: np.ndarray = arrays["customer_state"]  # [R, 128] float32
+        self.customer_state_keys: np.ndarray = arrays["customer_state_keys"]  # [R] int64, sorted
+        self.customer_state_n_baskets: np.ndarray = arrays["customer_state_n_baskets"]  # [R] int32
+        self.n_products_total: int = int(self.product_embeddings.shape[0])
+        vocab = json.loads((folder / "vocab.json").read_text())
+        self.vocab = vocab
+        self.product_id_to_idx = CodeIndex(vocab["products"], UNK_IDX)
+        self.customer_id_to_idx = CodeIndex(vocab["customers"], ANONYMOUS_CUSTOMER_IDX)
+        self.store_id_to_idx = CodeIndex(vocab["stores"], UNKNOWN_STORE_IDX)
+        self.segment_to_idx = CodeIndex(vocab["segments"], 0)
+
+    def get_product_embedding(self, code: str) -> np.ndarray:
+        """[256] float32 of a product code (an unknown code gets the UNK row)."""
+        return np.array(self.product_embeddings[self.product_id_to_idx[code]])
+
+    def get_product_embeddings_batch(self, indices) -> np.ndarray:
+        """Product indices [n] (or any shape) -> [n, 256] float32 (a copy)."""
+        return self.product_embeddings[np.asarray(indices, dtype=np.int64)]
+
+    def get_store_embedding(self, code: str) -> np.ndarray:
+        """[96] float32 of a store code (unknown -> row 0, the mean store)."""
+        return np.array(self.store_embeddings[self.store_id_to_idx[code]])
+
+    def get_customer_state(self, code: str | None, week: int) -> np.ndarray:
+        """[128] float32: the customer's state as of the start of `week` (see the batch form)."""
+        idx = self.customer_id_to_idx[code] if code is not None else ANONYMOUS_CUSTOMER_IDX
+        state, _ = self.get_customer_state_batch(np.array([idx]), np.array([week]))
+        return state[0]
+
+    def get_customer_state_batch(self, customer_idx, week) -> tuple[np.ndarray, np.ndarray]:
+        """customer_idx [n], week [n] -> (state [n, 128] float32, n_baskets [n] int32).
+
+        The state as of the start of `week`, built from the customer's baskets in strictly earlier
+        weeks, and the number of those baskets. Rows exist for every (customer, week in which the
+        customer has a basket) of every split — exactly the pairs the loader asks for. Anonymous
+        customers (idx 0), customers without an earlier basket, and (customer, week) pairs where
+        the customer has no basket in that week give zeros and 0.
+        """
+        row, found = lookup(self.customer_state_keys, customer_idx, week)
+        state = np.zeros((len(row), self.customer_state.shape[1]), dtype=np.float32)
+        n_baskets = np.zeros(len(row), dtype=np.int32)
+        hit = row[found]
+        if len(hit):
+            state[found] = self.customer_state[hit]
+            n_baskets[found] = self.customer_state_n_baskets[hit]
+        return state, n_baskets
