@@ -79,6 +79,7 @@ class GraphConfig:
     temperature: float = 0.2  # link logit = cosine / temperature
     positive_weight: str = "count"  # positive pairs drawn by "count" or "lift" (or "uniform")
     eval_pairs: int = 20_000  # held-out positives (and as many random pairs) for the link AUC; 0 = all
+    eval_min_baskets: int = 3  # a held-out positive is a pair bought together in >= this many validation baskets
 
 
 @dataclass
@@ -134,6 +135,7 @@ class ModelConfig:
     dropout: float = 0.1
     product_input: str = "cache"  # "cache" (T2 from the batch) or "learned" (embedding of product_ids)
     ff_mult: int = 4  # feed-forward width = ff_mult * d_model
+    item_head: str = "linear"  # "linear" (d_model -> vocab) or "tied" (W h . product embedding + bias)
 
 
 @dataclass
