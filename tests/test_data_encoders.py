@@ -163,3 +163,20 @@ def test_position_uniforms_independent():
         assert abs(x.mean() - 0.5) < 0.01
     assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 0.02
     assert abs(np.corrcoef(b.ravel(), c.ravel())[0, 1]) < 0.02
+
+
+def test_table_temporal_encoder_matches_reference():
+    from retail_sim.data.encoders import TemporalEncoder
+
+    rng = np.random.default_rng(2)
+    n = 3000
+    first, last = days("2006-04-03"), days("2008-07-13")
+    args = (
+        rng.integers(200601, 200853, n), rng.integers(-3, 130, n),
+        np.concatenate([rng.integers(first, last + 1, n - 5), [first - 40, last + 400, 0, first, last]]),
+        rng.integers(-1, 10, n), rng.integers(-2, 27, n),
+        np.where(rng.random(n) < 0.3, np.nan, rng.integers(-2, 500, n)), rng.integers(-1, 300, n),
+    )
+    ref = encode_temporal(*args, first_week=1, last_week=117)
+    got = TemporalEncoder(1, 117, 52, first, last)(*args)
+    assert got.dtype == np.float32 and np.allclose(got, ref, atol=1e-6)

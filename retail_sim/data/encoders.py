@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from retail_sim.data.batch import CUSTOMER_DIM, PRICE_DIM, STORE_DIM, TEMPORAL_DIM, TRIP_DIM
+from retail_sim.data.batch import CUSTOMER_DIM, PRICE_DIM, STORE_DIM, TRIP_DIM
 from retail_sim.data.codes import AUXILIARY_CODES, TRIP_BLOCKS
 from retail_sim.vocab import UNK_IDX
 
@@ -117,6 +117,70 @@ def _holiday(days: np.ndarray, this_year: np.ndarray, prev_year: np.ndarray, nex
     ).astype(np.float32)
 
 
+def _week_of_year(shop_week: np.ndarray, weeks_per_year: int) -> np.ndarray:
+    """[B, 12] T3[0:12)."""
+    ww = (np.asarray(shop_week, dtype=np.int64) % 100 - 1).astype(np.float64)
+    ang = 2 * np.pi * ww[:, None] * np.arange(1, 7)[None, :] / weeks_per_year
+    out = np.empty((ww.size, 12))
+    out[:, 0::2], out[:, 1::2] = np.sin(ang), np.cos(ang)
+    return out
+
+
+def _weekday(shop_weekday: np.ndarray) -> np.ndarray:
+    """[B, 10] T3[12:22)."""
+    wd = np.asarray(shop_weekday, dtype=np.int64)
+    ok = (wd >= 1) & (wd <= 7)
+    a = 2 * np.pi * (wd - 1) / 7
+    return np.concatenate([
+        np.stack([np.where(ok, np.sin(a), 0), np.where(ok, np.cos(a), 0)], axis=1),
+        _onehot(wd - 1, 7), ((wd == 1) | (wd == 7))[:, None],
+    ], axis=1)
+
+
+def _hour(shop_hour: np.ndarray) -> np.ndarray:
+    """[B, 12] T3[22:34)."""
+    h = np.asarray(shop_hour, dtype=np.int64)
+    ok = (h >= 0) & (h <= 23)
+    a = 2 * np.pi * h / 24
+    cyc = np.stack([np.sin(a), np.cos(a), np.sin(2 * a), np.cos(2 * a), h / 23], axis=1)
+    return np.concatenate([np.where(ok[:, None], cyc, 0), _band(h, HOUR_BANDS, ok)], axis=1)
+
+
+def _trend(week: np.ndarray, first_week: int, last_week: int) -> np.ndarray:
+    """[B, 4] T3[34:38)."""
+    t = np.clip((np.asarray(week, dtype=np.float64) - first_week) / max(last_week - first_week, 1), 0, 1)
+    return np.stack([t, t * t, np.sin(np.pi * t), np.cos(np.pi * t)], axis=1)
+
+
+def _dates(shop_date: np.ndarray) -> np.ndarray:
+    """[B, 16] T3[38:42) ‖ T3[52:64): calendar, Christmas, Easter of int days since 1970-01-01."""
+    days = np.asarray(shop_date, dtype=np.int64)
+    d = days.astype("datetime64[D]")
+    y0 = _year_start(days)
+    doy = (d - y0).astype(np.float64)
+    dom = (d - d.astype("datetime64[M]").astype("datetime64[D]")).astype(np.float64)
+    cal = np.stack([np.sin(2 * np.pi * doy / 365.25), np.cos(2 * np.pi * doy / 365.25),
+                    np.sin(2 * np.pi * dom / 31), np.cos(2 * np.pi * dom / 31)], axis=1)
+    xmas = _holiday(days, _christmas(y0), _christmas(_year_start(days, -1)), _christmas(_year_start(days, 1)))
+    year = d.astype("datetime64[Y]").astype(np.int64) + 1970
+    easter = _holiday(days, easter_sunday(year), easter_sunday(year - 1), easter_sunday(year + 1))
+    return np.concatenate([cal, xmas, easter], axis=1)
+
+
+def _recency(days_since_prev_basket: np.ndarray, history_length: np.ndarray) -> np.ndarray:
+    """[B, 10] T3[42:52)."""
+    gap = np.asarray(days_since_prev_basket, dtype=np.float64)
+    known = np.isfinite(gap) & (gap >= 0)
+    g = np.where(known, gap, 0.0)
+    hist = np.clip(np.asarray(history_length, dtype=np.float64), 0, 1e6)
+    return np.concatenate([
+        np.stack([~known, np.where(known, np.minimum(np.log1p(g) / np.log1p(365), 2.0), 0),
+                  np.where(known, np.exp(-g / 7), 0)], axis=1),
+        _band(g, RECENCY_BANDS, known),
+        np.minimum(np.log1p(hist) / np.log1p(100), 3.0)[:, None],
+    ], axis=1)
+
+
 def encode_temporal(
     shop_week: np.ndarray,
     week: np.ndarray,
@@ -145,52 +209,42 @@ def encode_temporal(
     [52:58) Christmas (25 Dec): until/365, since/365, exp(-until/7), exp(-since/7), 1–14 days before, 0–6 after
     [58:64) Easter Sunday: the same six
     """
-    B = np.asarray(week).shape[0]
-    out = np.zeros((B, TEMPORAL_DIM), dtype=np.float32)
-    ww = (np.asarray(shop_week, dtype=np.int64) % 100 - 1).astype(np.float64)
-    ang = 2 * np.pi * ww[:, None] * np.arange(1, 7)[None, :] / weeks_per_year
-    out[:, 0:12:2], out[:, 1:12:2] = np.sin(ang), np.cos(ang)
+    dates = _dates(shop_date)
+    return np.concatenate([
+        _week_of_year(shop_week, weeks_per_year), _weekday(shop_weekday), _hour(shop_hour),
+        _trend(week, first_week, last_week), dates[:, :4], _recency(days_since_prev_basket, history_length),
+        dates[:, 4:],
+    ], axis=1).astype(np.float32)
 
-    wd = np.asarray(shop_weekday, dtype=np.int64)
-    wd_ok = (wd >= 1) & (wd <= 7)
-    a = 2 * np.pi * (wd - 1) / 7
-    out[:, 12], out[:, 13] = np.where(wd_ok, np.sin(a), 0), np.where(wd_ok, np.cos(a), 0)
-    out[:, 14:21] = _onehot(wd - 1, 7)
-    out[:, 21] = (wd == 1) | (wd == 7)
 
-    h = np.asarray(shop_hour, dtype=np.int64)
-    h_ok = (h >= 0) & (h <= 23)
-    a = 2 * np.pi * h / 24
-    for j, v in enumerate((np.sin(a), np.cos(a), np.sin(2 * a), np.cos(2 * a), h / 23)):
-        out[:, 22 + j] = np.where(h_ok, v, 0)
-    out[:, 27:34] = _band(h, HOUR_BANDS, h_ok)
+class TemporalEncoder:
+    """encode_temporal with its calendar parts looked up in tables built once by the same functions:
+    week-of-year by shop_week % 100, weekday, hour, and the date parts over [first_day, last_day]
+    (dates outside are computed directly). Output identical to encode_temporal."""
 
-    span = max(last_week - first_week, 1)
-    t = np.clip((np.asarray(week, dtype=np.float64) - first_week) / span, 0, 1)
-    out[:, 34], out[:, 35], out[:, 36], out[:, 37] = t, t * t, np.sin(np.pi * t), np.cos(np.pi * t)
+    def __init__(self, first_week: int, last_week: int, weeks_per_year: int, first_day: int, last_day: int):
+        self.first_week, self.last_week, self.weeks_per_year = first_week, last_week, weeks_per_year
+        self.week_of_year = _week_of_year(np.arange(100), weeks_per_year)
+        self.weekday = _weekday(np.arange(-1, 9))  # index weekday + 1; -1 and 8 give the zero row
+        self.hour = _hour(np.arange(-1, 25))  # index hour + 1
+        self.first_day = first_day
+        self.dates = _dates(np.arange(first_day, last_day + 1))
 
-    days = np.asarray(shop_date, dtype=np.int64)
-    d = days.astype("datetime64[D]")
-    y0 = _year_start(days)
-    doy = (d - y0).astype(np.float64)
-    dom = (d - d.astype("datetime64[M]").astype("datetime64[D]")).astype(np.float64)
-    out[:, 38], out[:, 39] = np.sin(2 * np.pi * doy / 365.25), np.cos(2 * np.pi * doy / 365.25)
-    out[:, 40], out[:, 41] = np.sin(2 * np.pi * dom / 31), np.cos(2 * np.pi * dom / 31)
-
-    gap = np.asarray(days_since_prev_basket, dtype=np.float64)
-    known = np.isfinite(gap) & (gap >= 0)
-    g = np.where(known, gap, 0.0)
-    out[:, 42] = ~known
-    out[:, 43] = np.where(known, np.minimum(np.log1p(g) / np.log1p(365), 2.0), 0)
-    out[:, 44] = np.where(known, np.exp(-g / 7), 0)
-    out[:, 45:51] = _band(g, RECENCY_BANDS, known)
-    hist = np.clip(np.asarray(history_length, dtype=np.float64), 0, 1e6)
-    out[:, 51] = np.minimum(np.log1p(hist) / np.log1p(100), 3.0)
-
-    out[:, 52:58] = _holiday(days, _christmas(y0), _christmas(_year_start(days, -1)), _christmas(_year_start(days, 1)))
-    year = d.astype("datetime64[Y]").astype(np.int64) + 1970
-    out[:, 58:64] = _holiday(days, easter_sunday(year), easter_sunday(year - 1), easter_sunday(year + 1))
-    return out
+    def __call__(self, shop_week, week, shop_date, shop_weekday, shop_hour, days_since_prev_basket, history_length):
+        n = np.asarray(week).shape[0]
+        out = np.empty((n, 64), dtype=np.float32)
+        out[:, 0:12] = self.week_of_year[np.asarray(shop_week, dtype=np.int64) % 100]
+        out[:, 12:22] = self.weekday[np.clip(np.asarray(shop_weekday, dtype=np.int64), -1, 8) + 1]
+        out[:, 22:34] = self.hour[np.clip(np.asarray(shop_hour, dtype=np.int64), -1, 24) + 1]
+        out[:, 34:38] = _trend(week, self.first_week, self.last_week)
+        i = np.asarray(shop_date, dtype=np.int64) - self.first_day
+        inside = (i >= 0) & (i < self.dates.shape[0])
+        dates = self.dates[np.where(inside, i, 0)] if inside.all() else np.where(
+            inside[:, None], self.dates[np.clip(i, 0, self.dates.shape[0] - 1)], _dates(shop_date))
+        out[:, 38:42] = dates[:, :4]
+        out[:, 42:52] = _recency(days_since_prev_basket, history_length)
+        out[:, 52:64] = dates[:, 4:]
+        return out
 
 
 # ---------------------------------------------------------------- T4 price features [S, 64]

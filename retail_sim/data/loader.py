@@ -25,6 +25,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from retail_sim.config import Config, load_config
 from retail_sim.data.batch import IGNORE_INDEX, WorldModelBatch
 from retail_sim.data.encoders import (
+    TemporalEncoder,
     auxiliary_labels,
     encode_customer,
     encode_prices,
@@ -84,17 +85,34 @@ class EpochRequest:
     start: int = 0  # batches of this rank already consumed (resume)
 
 
-def temporal_of(rows: BasketRows, s: Settings) -> np.ndarray:
-    """T3 [n, 64] of rows (see encoders.encode_temporal)."""
+def temporal_of(rows: BasketRows, s: Settings, encoder: TemporalEncoder | None = None) -> np.ndarray:
+    """T3 [n, 64] of rows (see encoders.encode_temporal; the table-based encoder when given)."""
     c = rows.scalars
-    return encode_temporal(
-        c["shop_week"], c["week"], c["shop_date"], c["shop_weekday"], c["shop_hour"],
-        c["days_since_prev_basket"], c["history_length"],
-        first_week=s.first_week, last_week=s.last_week, weeks_per_year=s.weeks_per_year,
-    )
+    args = (c["shop_week"], c["week"], c["shop_date"], c["shop_weekday"], c["shop_hour"],
+            c["days_since_prev_basket"], c["history_length"])
+    if encoder is not None:
+        return encoder(*args)
+    return encode_temporal(*args, first_week=s.first_week, last_week=s.last_week, weeks_per_year=s.weeks_per_year)
 
 
-def build_batch(rows: BasketRows, cache, s: Settings, *, epoch: int, masking: str | None, trip: str) -> WorldModelBatch:
+class CacheArrays:
+    """The contract-B arrays as plain ndarray views (np.memmap's fancy indexing costs ~0.1 ms a
+    call); get_customer_state_batch goes to the cache itself."""
+
+    def __init__(self, cache):
+        self.cache = cache
+        for name in ("product_embeddings", "store_embeddings", "segment_embeddings", "positional_encodings",
+                     "segment_prior", "customer_segment"):
+            setattr(self, name, np.asarray(getattr(cache, name)))
+        self.n_products_total = int(cache.n_products_total)
+        self.fingerprint = getattr(cache, "fingerprint", None)
+
+    def get_customer_state_batch(self, customer_idx, week):
+        return self.cache.get_customer_state_batch(customer_idx, week)
+
+
+def build_batch(rows: BasketRows, cache, s: Settings, *, epoch: int, masking: str | None, trip: str,
+                temporal_encoder: TemporalEncoder | None = None) -> WorldModelBatch:
     """Encode B rows into a WorldModelBatch.
 
     masking: "train" (mask_prob, 80/10/10 drawn for (seed, epoch, basket)), "eval" (always MASK,
@@ -138,7 +156,7 @@ def build_batch(rows: BasketRows, cache, s: Settings, *, epoch: int, masking: st
     price = np.zeros((len(seq_len), S, flat_price.shape[1]), dtype=np.float32)
     price[real] = flat_price
 
-    temporal = rows.extra["temporal"] if rows.extra and "temporal" in rows.extra else temporal_of(rows, s)
+    temporal = temporal_of(rows, s, temporal_encoder)
     if not s.auxiliary or trip == "visible":
         hidden = np.zeros(len(seq_len), dtype=bool)
     elif trip == "hidden":
@@ -225,6 +243,13 @@ class WorldModelDataset(IterableDataset):
 
             cache = TensorCache(self.prepared, expected_fingerprint=self.manifest.get("fingerprint"))
         self.cache = cache
+        self.arrays = CacheArrays(cache)
+        st = self.settings
+        day0 = int(np.datetime64(calendar["origin_date"], "D").astype(np.int64))
+        self.temporal_encoder = TemporalEncoder(
+            st.first_week, st.last_week, st.weeks_per_year,
+            day0 + 7 * (st.first_week - 2), day0 + 7 * (st.last_week + 1),
+        )
         self.layout: Layout = read_layout(self.prepared, split)
         self.request = EpochRequest(batch_size=cfg.loader.batch_size)
         self.pack_in_workers = False  # WorldModelDataLoader sets it: workers yield pack(batch)
@@ -255,7 +280,8 @@ class WorldModelDataset(IterableDataset):
         masking = "train" if r.masking else None
         for g in mine:
             rows = reader.rows(int(plan.batch_stream[g]), int(plan.batch_number[g]))
-            batch = build_batch(rows, self.cache, self.settings, epoch=r.epoch, masking=masking, trip="dropout")
+            batch = build_batch(rows, self.arrays, self.settings, epoch=r.epoch, masking=masking, trip="dropout",
+                                temporal_encoder=self.temporal_encoder)
             yield pack(batch) if info is not None and self.pack_in_workers else batch
 
 
@@ -508,7 +534,8 @@ class EvaluationDataLoader:
         trip = s.eval_trip_context
         for rows in self._week_rows():
             for key, idx in self._batches(rows):
-                yield key, build_batch(rows.take(idx), self.dataset.cache, s, epoch=EVAL_EPOCH, masking="eval", trip=trip)
+                yield key, build_batch(rows.take(idx), self.dataset.arrays, s, epoch=EVAL_EPOCH, masking="eval",
+                                       trip=trip, temporal_encoder=self.dataset.temporal_encoder)
 
     def __len__(self) -> int:
         """Batches of one pass, counted from the key columns only (one row group at a time)."""
