@@ -46,7 +46,7 @@ def measure(prepared: Path, cfg: Config, batches: int = 400, split: str = "train
     for _ in range(min(5, len(loader) - 1)):
         next(it)
     sizes, pad, real, samples = [], 0, 0, 0
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     for batch in it:
         sizes.append(batch_nbytes(batch))
         samples += batch.batch_size
@@ -54,16 +54,17 @@ def measure(prepared: Path, cfg: Config, batches: int = 400, split: str = "train
         pad += int(batch.attention_mask.numel())
         if len(sizes) == batches:
             break
-    t_loader = time.perf_counter() - t0
+    t_loader, c_loader = time.perf_counter() - t0, time.process_time() - c0
     src = np.ones(max(sizes), dtype=np.uint8)
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     for n in sizes:
         src[:n].copy()
-    t_copy = time.perf_counter() - t0
+    t_copy, c_copy = time.perf_counter() - t0, time.process_time() - c0
     return {
         "batches": len(sizes), "ms_per_batch": 1e3 * t_loader / len(sizes), "samples_per_s": samples / t_loader,
         "padding_fraction": 1 - real / pad, "mean_batch_mb": float(np.mean(sizes)) / 2**20,
         "copy_ms_per_batch": 1e3 * t_copy / len(sizes), "ratio": t_loader / t_copy,
+        "cpu_ms_per_batch": 1e3 * c_loader / len(sizes), "copy_cpu_ms_per_batch": 1e3 * c_copy / len(sizes),
     }
 
 
@@ -100,6 +101,8 @@ def run(prepared: Path, cfg: Config, batches: int, workers: int, full_epoch: boo
          f"{m['samples_per_s']:,.0f} samples/s, padding {m['padding_fraction']:.1%} ({m['batches']} batches)")
     echo(f"numpy copy of the same bytes ({m['mean_batch_mb']:.2f} MiB/batch): {m['copy_ms_per_batch']:.3f} ms/batch; "
          f"ratio loader/copy {m['ratio']:.1f}x (goal <= 3x)")
+    echo(f"process CPU time (less sensitive to other load): loader {m['cpu_ms_per_batch']:.2f} ms/batch, "
+         f"copy {m['copy_cpu_ms_per_batch']:.3f} ms/batch")
     if workers > 0:
         m["workers"] = workers
         m["workers_samples_per_s"] = measure_workers(prepared, cfg, workers, batches)
