@@ -23,15 +23,15 @@ slice_items as (
 ),
 
 ordered as (
-    -- one sort per basket: items by spend descending then product code (unique in a basket),
-    -- cut to max_seq_len
+    -- items sorted by spend descending then product code (unique in a basket, so the order is
+    -- total), cut to max_seq_len; list_sort over structs is cheaper than an ordered aggregate
     select
         basket_id,
-        list(
-            {'product_idx': product_idx, 'quantity': quantity, 'spend': spend, 'unit_price': unit_price,
-             'prior_price': prior_price, 'base_price': base_price, 'category_avg_price': category_avg_price}
-            order by spend desc, product_code
-        )[1:getvariable('max_seq_len')] as basket_items
+        list_sort(list({
+            'neg_spend': -spend, 'product_code': product_code, 'product_idx': product_idx,
+            'quantity': quantity, 'spend': spend, 'unit_price': unit_price, 'prior_price': prior_price,
+            'base_price': base_price, 'category_avg_price': category_avg_price
+        }))[1:getvariable('max_seq_len')] as basket_items
     from slice_items
     group by basket_id
 ),
