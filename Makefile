@@ -53,8 +53,18 @@ test: install
 lint: install
 	$(BIN)/ruff check retail_sim tests
 
+# benchmarks print a ratio against a baseline run in the same process; BENCH_RAW is generated once
+BENCH_RAW ?= data/bench/raw-10m
+BENCH_PREPARED ?= data/bench/prepared-10m
 bench: install
 	$(RS) bench synth --rows 10000000
+	test -f $(BENCH_RAW)/time.csv || $(RS) synth --out $(BENCH_RAW) --customers 16200
+	$(RS) bench splits --raw ../shared/data/lgsr-sample
+	$(RS) bench splits --raw $(BENCH_RAW)
+	test -f $(BENCH_PREPARED)/tensor_cache/manifest.json || \
+	  ($(RS) splits --raw $(BENCH_RAW) --out $(BENCH_PREPARED) && $(RS) cache --prepared $(BENCH_PREPARED))
+	$(RS) bench loader --prepared $(BENCH_PREPARED)
+	$(RS) bench loader --prepared $(BENCH_PREPARED) --full-epoch --workers 0
 
 clean:
 	rm -rf $(VENV) data/raw data/prepared runs .pytest_cache
