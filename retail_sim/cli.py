@@ -143,7 +143,12 @@ def cache(
     config: ConfigOpt = None,
 ) -> None:
     """Build the tensor cache: product/store/segment embeddings, point-in-time customer state."""
-    not_implemented("cache", 4)
+    from retail_sim.cache.build import build_cache, summary_lines
+
+    cfg = resolve(config, paths__prepared=prepared)
+    manifest = build_cache(cfg, Path(cfg.paths.prepared), product_embeddings)
+    for line in summary_lines(manifest):
+        typer.echo(line)
 
 
 def _without_nproc(argv: list[str]) -> list[str]:
@@ -207,13 +212,15 @@ def evaluate(
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: <checkpoint folder>/eval_<split>).")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Baskets per evaluation batch (default: 256).")] = None,
+    cpu_threads: Annotated[Optional[int], typer.Option(help="torch threads on CPU (default: torch's choice).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Evaluate a checkpoint against popularity, co-purchase and own-history baselines."""
     from retail_sim.evaluate import evaluate as run_evaluation
     from retail_sim.evaluate import print_report
 
-    cfg = resolve(config, paths__prepared=prepared, train__device=device, train__eval_batch_size=batch_size)
+    cfg = resolve(config, paths__prepared=prepared, train__device=device, train__eval_batch_size=batch_size,
+                  train__cpu_threads=cpu_threads)
     tables = run_evaluation(cfg, checkpoint, Path(cfg.paths.prepared), split=split, group_by=group_by, out=out)
     print_report(tables)
     where = out if out is not None else checkpoint.parent / f"eval_{split}"

@@ -70,8 +70,9 @@ class GraphConfig:
 
     min_cooccurrence: int = 2  # drop product pairs seen together fewer times
     edge_weight: str = "lift"  # "lift" or "count"
-    max_neighbours: int = 25  # neighbours sampled per node per layer
-    hidden_dim: int = 256
+    max_neighbours: int = 25  # each node aggregates its this many heaviest neighbours
+    input_dim: int = 64  # node input: sum of the hierarchy code embeddings + projected price/popularity
+    hidden_dim: int = 128  # first GraphSAGE layer; the second outputs cache.product_dim
     steps: int = 600
     batch_size: int = 512  # positive pairs per step
     negatives: int = 5  # negatives per positive, drawn by popularity^0.75

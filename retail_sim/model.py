@@ -36,6 +36,7 @@ class ModelDims:
     dropout: float
     ff_mult: int
     product_input: str
+    item_head: str
 
 
 def resolve_dims(cfg: ModelConfig) -> ModelDims:
@@ -44,6 +45,8 @@ def resolve_dims(cfg: ModelConfig) -> ModelDims:
         raise UserError(f"model.preset = {cfg.preset!r}: choose one of {sorted(PRESETS)}")
     if cfg.product_input not in ("cache", "learned"):
         raise UserError(f"model.product_input = {cfg.product_input!r}: choose 'cache' or 'learned'")
+    if cfg.item_head not in ("tied", "linear"):
+        raise UserError(f"model.item_head = {cfg.item_head!r}: choose 'tied' or 'linear'")
     d_model, n_layers, n_heads = PRESETS[cfg.preset]
     dims = ModelDims(
         d_model=cfg.d_model or d_model,
@@ -52,6 +55,7 @@ def resolve_dims(cfg: ModelConfig) -> ModelDims:
         dropout=cfg.dropout,
         ff_mult=cfg.ff_mult,
         product_input=cfg.product_input,
+        item_head=cfg.item_head,
     )
     if dims.d_model % dims.n_heads:
         raise UserError(f"model.d_model = {dims.d_model} is not divisible by model.n_heads = {dims.n_heads}")
@@ -63,8 +67,9 @@ class WorldModel(nn.Module):
 
     n_products: vocabulary size including the special ids (TensorCache.n_products_total).
     product_embeddings [n_products, 256] and positional_encodings [max_seq_len, 256]: the cache's
-    arrays; used only when product_input = 'learned' (initial value of the trainable embedding,
-    and the fixed positions added to it). A model restored from a checkpoint may omit them.
+    arrays; with product_input = 'learned' the initial value of the trainable embedding and the
+    fixed positions added to it; with item_head = 'tied' and product_input = 'cache' the fixed
+    output table. A model restored from a checkpoint may omit them (they are in its state).
     """
 
     def __init__(
@@ -103,7 +108,18 @@ class WorldModel(nn.Module):
         )
         self.encoder = nn.TransformerEncoder(layer, dims.n_layers, enable_nested_tensor=False)
         self.final_norm = nn.LayerNorm(d)
-        self.item_head = nn.Linear(d, n_products)
+        if dims.item_head == "tied":
+            # logits = (W h) . E[p] + b[p]: E = the product embeddings the inputs use (the cache's,
+            # fixed, or the learned table), so co-purchase structure in E carries over to the output
+            self.item_query = nn.Linear(d, PRODUCT_DIM)
+            self.item_bias = nn.Parameter(torch.zeros(n_products))
+            if dims.product_input == "cache":
+                table = torch.zeros(n_products, PRODUCT_DIM)
+                if product_embeddings is not None:
+                    table = torch.as_tensor(product_embeddings, dtype=torch.float32).clone()
+                self.register_buffer("output_embeddings", table)
+        else:
+            self.item_head = nn.Linear(d, n_products)
         self.auxiliary_heads = nn.ModuleDict({task: nn.Linear(d, n) for task, n in AUXILIARY_CLASSES.items()})
         special = torch.zeros(n_products, dtype=torch.bool)
         special[:FIRST_PRODUCT_IDX] = True
@@ -120,6 +136,13 @@ class WorldModel(nn.Module):
         t2 = t2 * batch.attention_mask.unsqueeze(-1)
         return torch.cat([t2, batch.price_features], dim=-1)
 
+    def item_scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        """[..., d_model] -> [..., n_products] logits."""
+        if self.dims.item_head == "linear":
+            return self.item_head(hidden)
+        table = self.product_embedding.weight if self.dims.product_input == "learned" else self.output_embeddings
+        return self.item_query(hidden) @ table.to(hidden.dtype).T + self.item_bias.to(hidden.dtype)
+
     def forward(self, batch: WorldModelBatch) -> dict[str, torch.Tensor]:
         """Returns item_logits [B, M, n_products] (float32; special ids = EXCLUDED_LOGIT; rows at
         padded masked positions are computed but meaningless) and aux_<task> [B, n_classes]."""
@@ -130,7 +153,7 @@ class WorldModel(nn.Module):
         hidden = self.final_norm(self.encoder(tokens, src_key_padding_mask=~keep))  # [B, S+1, d]
         positions = batch.masked_positions.clamp(min=0) + 1  # +1: the context token is position 0
         at_masked = torch.gather(hidden, 1, positions.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
-        item_logits = self.item_head(at_masked).float().masked_fill(self.special_ids, EXCLUDED_LOGIT)
+        item_logits = self.item_scores(at_masked).float().masked_fill(self.special_ids, EXCLUDED_LOGIT)
         out = {"item_logits": item_logits}
         for task, head in self.auxiliary_heads.items():
             out[f"aux_{task}"] = head(hidden[:, 0]).float()

@@ -139,14 +139,19 @@ def test_learned_product_input_starts_from_cache_embeddings():
                        product_embeddings=table, positional_encodings=pos)
     assert torch.equal(model.product_embedding.weight.detach(), table)
     assert model.product_embedding.weight.requires_grad
+    # tied head: the output table is the same (trainable) embedding
+    h = torch.randn(3, model.dims.d_model)
+    expected = model.item_query(h) @ model.product_embedding.weight.T + model.item_bias
+    torch.testing.assert_close(model.item_scores(h), expected)
     out = model(fake_batch())
     assert out["item_logits"].shape == (6, 2, V)
 
 
-@pytest.mark.parametrize("product_input", ["cache", "learned"])
-def test_loss_decreases_on_a_fixed_batch(product_input):
+@pytest.mark.parametrize("product_input,item_head", [("cache", "tied"), ("learned", "tied"), ("cache", "linear")])
+def test_loss_decreases_on_a_fixed_batch(product_input, item_head):
     torch.manual_seed(0)
-    model = WorldModel(ModelConfig(preset="tiny", dropout=0.0, product_input=product_input), n_products=V)
+    model = WorldModel(ModelConfig(preset="tiny", dropout=0.0, product_input=product_input, item_head=item_head),
+                       n_products=V, product_embeddings=torch.randn(V, PRODUCT_DIM))
     batch = fake_batch(b=6, s=8)
     weights = auxiliary_weights(AuxiliaryConfig())
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)

@@ -76,12 +76,14 @@ def open_cache(prepared: Path, cache=None):
 
 def build_model(cfg: Config, n_products: int, cache=None) -> WorldModel:
     """WorldModel of cfg.model; with product_input = 'learned' the embedding starts from the cache's."""
-    learned = resolve_dims(cfg.model).product_input == "learned"
+    dims = resolve_dims(cfg.model)
+    learned = dims.product_input == "learned"
+    needs_table = learned or dims.item_head == "tied"
     return WorldModel(
         cfg.model,
         n_products=n_products,
         max_seq_len=cfg.splits.max_seq_len,
-        product_embeddings=torch.from_numpy(np.array(cache.product_embeddings)) if learned and cache is not None else None,
+        product_embeddings=torch.from_numpy(np.array(cache.product_embeddings)) if needs_table and cache is not None else None,
         positional_encodings=torch.from_numpy(np.array(cache.positional_encodings)) if learned and cache is not None else None,
     )
 
