@@ -76,8 +76,8 @@ class GraphConfig:
     steps: int = 600
     batch_size: int = 512  # positive pairs per step
     negatives: int = 5  # negatives per positive, drawn by popularity^0.75
-    lr: float = 0.01
-    temperature: float = 0.2  # link logit = cosine / temperature
+    lr: float = 0.005
+    temperature: float = 0.5  # link logit = cosine / temperature
     positive_weight: str = "count"  # positive pairs drawn by "count" or "lift" (or "uniform")
     eval_pairs: int = 20_000  # held-out positives (and as many random pairs) for the link AUC; 0 = all
     eval_min_baskets: int = 3  # a held-out positive is a pair bought together in >= this many validation baskets

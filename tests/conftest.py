@@ -43,3 +43,17 @@ def prepared_sample(tmp_path_factory, sample_raw) -> Path:
 
 
 # --- fixtures of later stages go below this line (cache, loader, train) ---
+
+
+# cache: few GraphSAGE steps so the session fixture stays fast (tests/test_cache_sample.py)
+CACHE_TEST_OVERRIDES = {"cache.graph.steps": 40, "cache.graph.eval_pairs": 5000}
+
+
+@pytest.fixture(scope="session")
+def cached_sample(prepared_sample) -> Path:
+    """The prepared real sample with its tensor cache built (`<prepared>/tensor_cache/`); returns
+    the prepared folder. Read-only by convention."""
+    from retail_sim.cache.build import build_cache
+
+    build_cache(sample_config(**CACHE_TEST_OVERRIDES), prepared_sample)
+    return prepared_sample

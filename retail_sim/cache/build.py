@@ -174,6 +174,23 @@ def build_cache(
     return read_manifest(out, stage="cache", rerun="make cache")
 
 
+def summary_lines(manifest: dict) -> list[str]:
+    """The report `retail-sim cache` prints: embedding quality next to its baselines, shapes, times."""
+    q = manifest["product_embeddings"]
+    lines = [f"tensor cache for prepared {manifest['prepared_fingerprint']}, fit on weeks "
+             f"{manifest['fit_window']['train_weeks'][0]}..{manifest['fit_window']['train_weeks'][1]}"]
+    if "link_auc_graphsage" in q:
+        lines.append(f"{'product embeddings':<22}{'link AUC':>10}{'coherence@10':>14}")
+        for name in ("graphsage", "hierarchy_only", "random"):
+            auc = q.get(f"link_auc_{name}")
+            lines.append(f"  {name:<20}{'n/a' if auc is None else f'{auc:.3f}':>10}{q[f'coherence_{name}']:>14.3f}")
+        lines.append(f"  (AUC: {q['validation_pairs']} validation co-purchase pairs vs as many random pairs)")
+    for name, info in manifest["arrays"].items():
+        lines.append(f"{name:<28}{str(info['shape']):>16} {info['dtype']}")
+    lines.append(f"seconds: {manifest['durations']}; peak RSS {manifest['peak_rss_mb']} MB")
+    return lines
+
+
 def _customer_state(
     cfg: Config,
     con,

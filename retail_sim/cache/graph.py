@@ -45,23 +45,23 @@ def mean_operator(n_nodes: int, dst: np.ndarray, src: np.ndarray, w: np.ndarray)
     (a zero row for a node without neighbours)."""
     index = torch.from_numpy(np.stack([dst, src]))
     values = torch.from_numpy(w.astype(np.float32))
-    return torch.sparse_coo_tensor(index, values, (n_nodes, n_nodes)).coalesce()
+    return torch.sparse_coo_tensor(index, values, (n_nodes, n_nodes), check_invariants=True).coalesce()
 
 
 class GraphSAGE(nn.Module):
     """2-layer GraphSAGE, mean aggregation: h' = normalise(act(W [h ‖ mean_neighbours(h)]))."""
 
-    def __init__(self, n_codes: tuple[int, ...], n_price: int, dim: int = 256, hidden: int = 256):
+    def __init__(self, n_codes: tuple[int, ...], n_price: int, dim: int = 256, hidden: int = 256, input_dim: int = 64):
         super().__init__()
         # row 0 of every code table is "code unseen in training": kept at zero, never trained
-        self.code_embeddings = nn.ModuleList(nn.Embedding(n + 1, dim, padding_idx=0) for n in n_codes)
-        self.price = nn.Linear(n_price, dim)
-        self.input_norm = nn.LayerNorm(dim)
-        self.layer1 = nn.Linear(2 * dim, hidden)
+        self.code_embeddings = nn.ModuleList(nn.Embedding(n + 1, input_dim, padding_idx=0) for n in n_codes)
+        self.price = nn.Linear(n_price, input_dim)
+        self.input_norm = nn.LayerNorm(input_dim)
+        self.layer1 = nn.Linear(2 * input_dim, hidden)
         self.layer2 = nn.Linear(2 * hidden, dim)
 
     def features(self, codes: torch.Tensor, price: torch.Tensor) -> torch.Tensor:
-        """codes [N, 4] int64 (0 = unseen code), price [N, F] -> node input [N, dim]."""
+        """codes [N, 4] int64 (0 = unseen code), price [N, F] -> node input [N, input_dim]."""
         h = self.price(price)
         for level, table in enumerate(self.code_embeddings):
             h = h + table(codes[:, level])
@@ -97,7 +97,7 @@ def train_graphsage(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     n_codes = tuple(int(codes[:, level].max()) for level in range(codes.shape[1]))
-    model = GraphSAGE(n_codes, price.shape[1], dim=dim, hidden=cfg.hidden_dim)
+    model = GraphSAGE(n_codes, price.shape[1], dim=dim, hidden=cfg.hidden_dim, input_dim=cfg.input_dim)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     codes_t = torch.from_numpy(codes.astype(np.int64))
     price_t = torch.from_numpy(price.astype(np.float32))
