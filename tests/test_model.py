@@ -135,7 +135,7 @@ def test_aux_heads_get_no_gradient_from_ignored_labels():
 def test_learned_product_input_starts_from_cache_embeddings():
     table = torch.randn(V, PRODUCT_DIM)
     pos = torch.randn(50, PRODUCT_DIM)
-    model = WorldModel(ModelConfig(preset="tiny", product_input="learned"), n_products=V,
+    model = WorldModel(ModelConfig(preset="tiny", product_input="learned", item_head="tied"), n_products=V,
                        product_embeddings=table, positional_encodings=pos)
     assert torch.equal(model.product_embedding.weight.detach(), table)
     assert model.product_embedding.weight.requires_grad
