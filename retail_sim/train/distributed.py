@@ -70,6 +70,15 @@ def all_reduce_min(value: int, device: torch.device, info: DistInfo) -> int:
     return int(t.item())
 
 
+def any_rank(flag: bool, device: torch.device, info: DistInfo) -> bool:
+    """True on every rank when `flag` is set on any rank (so all ranks stop at the same step)."""
+    if not info.enabled:
+        return flag
+    t = torch.tensor([int(flag)], dtype=torch.int64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.barrier()

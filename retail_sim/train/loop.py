@@ -31,6 +31,7 @@ from retail_sim.train.distributed import (
     DistInfo,
     all_reduce_min,
     all_reduce_sum,
+    any_rank,
     init_distributed,
     shutdown,
 )
@@ -214,6 +215,8 @@ def train(cfg: Config, prepared: Path, out: Path, resume: str | None = None, *, 
         fingerprint = cache_fingerprint(prepared, cache)
         resume_path = resolve_resume(resume, run_dir)
         ckpt = load_checkpoint(resume_path, expected_fingerprint=fingerprint) if resume_path else None
+        if ckpt is None and info.is_main:  # a fresh run in a used folder starts a new metrics file
+            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
         if ckpt is not None and ckpt["config"]["model"] != cfg.to_dict()["model"]:
             raise UserError(f"{resume_path}: checkpoint was trained with another model config "
                             f"({ckpt['config']['model']}); resume with the same options or start a new --out")
@@ -323,7 +326,8 @@ def train(cfg: Config, prepared: Path, out: Path, resume: str | None = None, *, 
                         log.write("quick_val", step, {"epoch": epoch, **quick})
                     if tc.max_steps and step >= tc.max_steps:
                         stopped = "max_steps"
-                    elif stop_flag.set or (stop_after_steps is not None and step >= stop_after_steps):
+                    elif any_rank(stop_flag.set or (stop_after_steps is not None and step >= stop_after_steps),
+                                  device, info):
                         stopped = "interrupted"
                     if stopped == "interrupted" or (tc.checkpoint_every and step % tc.checkpoint_every == 0
                                                     and batches_done < usable):
