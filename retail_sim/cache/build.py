@@ -107,7 +107,9 @@ def build_cache(
                     codes = products.hierarchy_codes(pv, train_mask)
             val_pairs = sqlfiles.run(con, "02_copurchase_pairs", first_week=val_first, last_week=val_last,
                                      min_baskets=ccfg.graph.eval_min_baskets)
-            emb_quality = products.evaluate(cfg, table, codes, train_mask, val_pairs)
+            popularity = np.zeros(len(train_mask))
+            popularity[stats["product_idx"].astype(np.int64) - FIRST_PRODUCT_IDX] = stats["n_lines"]
+            emb_quality = products.evaluate(cfg, table, codes, train_mask, val_pairs, popularity)
             _write(tmp, "product_embeddings", table, shapes)
             log("cache: product embedding quality " + ", ".join(f"{k} {v}" for k, v in emb_quality.items()))
 
@@ -180,11 +182,14 @@ def summary_lines(manifest: dict) -> list[str]:
     lines = [f"tensor cache for prepared {manifest['prepared_fingerprint']}, fit on weeks "
              f"{manifest['fit_window']['train_weeks'][0]}..{manifest['fit_window']['train_weeks'][1]}"]
     if "link_auc_graphsage" in q:
-        lines.append(f"{'product embeddings':<22}{'link AUC':>10}{'coherence@10':>14}")
+        label = "imported" if "imported_from" in q else "graphsage"
+        lines.append(f"{'product embeddings':<22}{'link AUC':>10}{'AUC popneg':>12}{'coherence@10':>14}")
         for name in ("graphsage", "hierarchy_only", "random"):
-            auc = q.get(f"link_auc_{name}")
-            lines.append(f"  {name:<20}{'n/a' if auc is None else f'{auc:.3f}':>10}{q[f'coherence_{name}']:>14.3f}")
-        lines.append(f"  (AUC: {q['validation_pairs']} validation co-purchase pairs vs as many random pairs)")
+            auc, popneg = q.get(f"link_auc_{name}"), q.get(f"link_auc_popneg_{name}")
+            lines.append(f"  {label if name == 'graphsage' else name:<20}{'n/a' if auc is None else f'{auc:.3f}':>10}"
+                         f"{'n/a' if popneg is None else f'{popneg:.3f}':>12}{q[f'coherence_{name}']:>14.3f}")
+        lines.append(f"  (AUC: {q['validation_pairs']} validation co-purchase pairs vs as many uniform random "
+                     "pairs / pairs drawn by popularity^0.75)")
     for name, info in manifest["arrays"].items():
         lines.append(f"{name:<28}{str(info['shape']):>16} {info['dtype']}")
     lines.append(f"seconds: {manifest['durations']}; peak RSS {manifest['peak_rss_mb']} MB")
