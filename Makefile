@@ -42,10 +42,10 @@ audit: install
 	$(RS) audit --prepared $(PREPARED)
 
 train: install
-	$(RS) train --prepared $(PREPARED) --out $(RUN)
+	$(RS) train --prepared $(PREPARED) --out $(RUN) $(TRAIN_ARGS)
 
 evaluate: install
-	$(RS) evaluate --checkpoint $(RUN)/best.pt --prepared $(PREPARED)
+	$(RS) evaluate --checkpoint $(RUN)/best.pt --prepared $(PREPARED) $(EVAL_ARGS)
 
 test: install
 	$(BIN)/pytest -q
