@@ -293,11 +293,11 @@ def print_summary(manifest: dict[str, Any]) -> None:
         log(f"  rejected {reason:<26} {n:,}")
     by_split = manifest["baskets"]["by_split"]
     buckets = sorted({b for s in by_split.values() for b in s["by_bucket"]}, key=int)
-    log(f"{'split':<11}{'baskets':>10}" + "".join(f"{'b' + b:>9}" for b in buckets)
+    log(f"{'split':<11}{'baskets':>12}" + "".join(f"{'b' + b:>11}" for b in buckets)
         + f"{'anon':>8}{'unseen':>8}{'first':>8}")
     for split in SPLITS:
         if split in by_split:
             s = by_split[split]
-            log(f"{split:<11}{s['baskets']:>10,}" + "".join(f"{s['by_bucket'].get(b, 0):>9,}" for b in buckets)
+            log(f"{split:<11}{s['baskets']:>12,}" + "".join(f"{s['by_bucket'].get(b, 0):>11,}" for b in buckets)
                 + f"{s['anonymous_share']:>8.1%}{s['unseen_in_train_share']:>8.1%}{s['first_basket_share']:>8.1%}")
     log("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in manifest["durations"].items()))
