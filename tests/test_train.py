@@ -168,3 +168,10 @@ def test_two_process_gloo_ddp_ends_with_identical_weights(tiny_prepared, tmp_pat
     assert len(read_metrics(tmp_path / "run", "train")) == 4
     assert sum(1 for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
                if json.loads(line)["kind"] == "train") == 4
+
+
+def test_nproc_relaunch_drops_only_the_nproc_option():
+    from retail_sim.cli import _without_nproc
+
+    assert _without_nproc(["train", "--nproc", "2", "--out", "runs/x"]) == ["train", "--out", "runs/x"]
+    assert _without_nproc(["train", "--nproc=4", "--epochs", "1"]) == ["train", "--epochs", "1"]
