@@ -21,7 +21,8 @@ select
 from samples;
 
 create or replace view items as
-select * from read_parquet(getvariable('prepared') || '/items/*/*.parquet', hive_partitioning = true);
+select * replace (week::integer as week)
+from read_parquet(getvariable('prepared') || '/items/*/*.parquet', hive_partitioning = true);
 
 create or replace view products as
 select * from read_parquet(getvariable('prepared') || '/vocab/products.parquet');

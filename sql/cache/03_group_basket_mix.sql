@@ -2,14 +2,12 @@
 --        a store (group_kind 'store', group_key = store_idx) or a customer segment
 --        (group_kind 'segment', group_key = customer_lifestage || '|' || customer_price_sensitivity,
 --        'ANON|ANON' for anonymous shoppers, XX for unknown values)
--- inputs: views `samples` (one row per basket), `customers` (vocab); variables train_first, train_last
+-- inputs: macro segment_key (00_macros.sql), views `samples` (one row per basket), `customers` (vocab); variables train_first, train_last
 -- outputs: group_kind, group_key, attribute, value, n_baskets
 with baskets as (
     select
         s.store_idx,
-        case when s.customer_idx = 0 then 'ANON|ANON'
-             else coalesce(c.customer_lifestage, 'XX') || '|' || coalesce(c.customer_price_sensitivity, 'XX')
-        end as segment_key,
+        segment_key(s.customer_idx, c.customer_lifestage, c.customer_price_sensitivity) as segment_key,
         coalesce(s.mission_type, 'XX') as mission_type,
         coalesce(s.dominant_mission, 'XX') as dominant_mission,
         coalesce(s.basket_size, 'XX') as basket_size,

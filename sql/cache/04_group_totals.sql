@@ -1,15 +1,13 @@
 -- grain: one row per group (store or customer segment, keyed as in 03_group_basket_mix.sql)
 --        over the training-week baskets
--- inputs: views `samples`, `customers`; variables train_first, train_last
+-- inputs: macro segment_key (00_macros.sql), views `samples`, `customers`; variables train_first, train_last
 -- outputs: group_kind, group_key, n_baskets, n_weeks (weeks with a basket), n_customers (distinct
 --          known customers), n_anonymous (anonymous baskets), spend_cents (sum of basket spend in
 --          cents, an exact integer), n_items (sum of quantities), n_lines (sum of distinct products per basket)
 with baskets as (
     select
         s.store_idx,
-        case when s.customer_idx = 0 then 'ANON|ANON'
-             else coalesce(c.customer_lifestage, 'XX') || '|' || coalesce(c.customer_price_sensitivity, 'XX')
-        end as segment_key,
+        segment_key(s.customer_idx, c.customer_lifestage, c.customer_price_sensitivity) as segment_key,
         s.customer_idx,
         s.week,
         round(s.spend_total * 100)::bigint as spend_cents,

@@ -1,13 +1,11 @@
 -- grain: one row per (group, PROD_CODE_20 department) over the training-week lines; groups as in
 --        03_group_basket_mix.sql
--- inputs: views `items`, `products`, `customers`; variables train_first, train_last
+-- inputs: macro segment_key (00_macros.sql), views `items`, `products`, `customers`; variables train_first, train_last
 -- outputs: group_kind, group_key, prod_code_20, spend_cents (exact integer)
 with lines as (
     select
         i.store_idx,
-        case when i.customer_idx = 0 then 'ANON|ANON'
-             else coalesce(c.customer_lifestage, 'XX') || '|' || coalesce(c.customer_price_sensitivity, 'XX')
-        end as segment_key,
+        segment_key(i.customer_idx, c.customer_lifestage, c.customer_price_sensitivity) as segment_key,
         p.prod_code_20,
         round(i.spend * 100)::bigint as spend_cents
     from items as i
