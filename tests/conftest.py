@@ -42,6 +42,17 @@ def prepared_sample(tmp_path_factory, sample_raw) -> Path:
     return out
 
 
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test: on 2 shared cores more threads only spin."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 # --- fixtures of later stages go below this line (cache, loader, train) ---
 
 

@@ -22,12 +22,7 @@ from retail_sim.vocab import MASK_IDX
 V = 40  # 3 special ids + 37 products
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores: more threads only spin
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def fake_batch(b: int = 6, s: int = 7, seed: int = 0) -> WorldModelBatch:
