@@ -95,8 +95,8 @@ def run_sql(file: Path, prepared: Path, cfg: Config | None = None, limit: int = 
     rows = rel.fetchmany(limit + 1)
     cells = [[str(v) for v in row] for row in rows[:limit]]
     widths = [max([len(n)] + [len(c[i]) for c in cells]) for i, n in enumerate(names)]
-    print("  ".join(n.ljust(w) for n, w in zip(names, widths)))
+    print("  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)))
     for c in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(c, widths)))
+        print("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)))
     more = " (more not shown)" if len(rows) > limit else ""
     print(f"({len(cells)} rows{more})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -25,15 +25,15 @@ bench_app = typer.Typer(help="Benchmarks that print a ratio against a baseline r
 app.add_typer(bench_app, name="bench")
 
 ConfigOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--config", help="TOML config file (default: ./retail_sim.toml when it exists)."),
 ]
 PreparedOpt = Annotated[
-    Optional[Path], typer.Option("--prepared", help="Prepared folder written by `splits` (default: data/prepared).")
+    Path | None, typer.Option("--prepared", help="Prepared folder written by `splits` (default: data/prepared).")
 ]
 
 
-def resolve(config: Optional[Path], **dotted) -> Config:
+def resolve(config: Path | None, **dotted) -> Config:
     """Load the config and apply the command-line options that were given (None = not given)."""
     cfg = load_config(config)
     given = {k.replace("__", "."): (str(v) if isinstance(v, Path) else v) for k, v in dotted.items() if v is not None}
@@ -48,12 +48,12 @@ def not_implemented(command: str, issue: int) -> None:
 @app.command()
 def version() -> None:
     """Print the versions of retail-sim and of its engines."""
-    from retail_sim import __version__
-
     import duckdb
     import numpy
     import pyarrow
     import torch
+
+    from retail_sim import __version__
 
     typer.echo(f"retail-sim {__version__}")
     for mod in (duckdb, pyarrow, numpy, torch, typer):
@@ -71,10 +71,10 @@ def show_config(config: ConfigOpt = None) -> None:
 @app.command()
 def synth(
     out: Annotated[Path, typer.Option(help="Output folder for transactions_YYYYWW.csv and time.csv.")] = Path("data/raw"),
-    customers: Annotated[Optional[int], typer.Option(help="Number of customers (default: 2000).")] = None,
-    weeks: Annotated[Optional[int], typer.Option(help="Number of fiscal weeks from 200607 (default: 117).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed; same arguments give byte-identical files (default: 0).")] = None,
-    header: Annotated[Optional[str], typer.Option(help="Header variant: 'seg' (seg_1/seg_2) or 'named' (CUST_PRICE_SENSITIVITY/CUST_LIFESTAGE).")] = None,
+    customers: Annotated[int | None, typer.Option(help="Number of customers (default: 2000).")] = None,
+    weeks: Annotated[int | None, typer.Option(help="Number of fiscal weeks from 200607 (default: 117).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed; same arguments give byte-identical files (default: 0).")] = None,
+    header: Annotated[str | None, typer.Option(help="Header variant: 'seg' (seg_1/seg_2) or 'named' (CUST_PRICE_SENSITIVITY/CUST_LIFESTAGE).")] = None,
     gzip: Annotated[bool, typer.Option("--gzip", help="Write .csv.gz files.")] = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -87,8 +87,8 @@ def synth(
 
 @app.command()
 def splits(
-    raw: Annotated[Optional[str], typer.Option(help="Folder, file or glob of transactions CSVs (.csv/.csv.gz) (default: data/raw).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: data/prepared).")] = None,
+    raw: Annotated[str | None, typer.Option(help="Folder, file or glob of transactions CSVs (.csv/.csv.gz) (default: data/raw).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: data/prepared).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Typed ingest, week normalisation, temporal splits, baskets, point-in-time prices (DuckDB SQL).
@@ -139,7 +139,7 @@ def sql(
 @app.command()
 def cache(
     prepared: PreparedOpt = None,
-    product_embeddings: Annotated[Optional[Path], typer.Option(help="Parquet of externally trained product embeddings (id + 256 floats).")] = None,
+    product_embeddings: Annotated[Path | None, typer.Option(help="Parquet of externally trained product embeddings (id + 256 floats).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Build the tensor cache: product/store/segment embeddings, point-in-time customer state."""
@@ -167,18 +167,18 @@ def _without_nproc(argv: list[str]) -> list[str]:
 @app.command()
 def train(
     prepared: PreparedOpt = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run folder for checkpoints and metrics (default: runs/<preset>).")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="Model size: tiny (CPU) or base (GPU) (default: tiny).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs over the train split (default: 3).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Baskets per batch and rank (default: 64).")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Peak AdamW learning rate (default: 3e-4).")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many optimiser steps (0 = no cap).")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
-    num_workers: Annotated[Optional[int], typer.Option(help="Loader worker processes (default: 0).")] = None,
-    product_input: Annotated[Optional[str], typer.Option(help="cache (T2 from the tensor cache) or learned (trainable embedding).")] = None,
-    resume: Annotated[Optional[str], typer.Option(help="'auto' (continue <out>/last.pt when present) or a checkpoint path.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder for checkpoints and metrics (default: runs/<preset>).")] = None,
+    preset: Annotated[str | None, typer.Option(help="Model size: tiny (CPU) or base (GPU) (default: tiny).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs over the train split (default: 3).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Baskets per batch and rank (default: 64).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak AdamW learning rate (default: 3e-4).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimiser steps (0 = no cap).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
+    num_workers: Annotated[int | None, typer.Option(help="Loader worker processes (default: 0).")] = None,
+    product_input: Annotated[str | None, typer.Option(help="cache (T2 from the tensor cache) or learned (trainable embedding).")] = None,
+    resume: Annotated[str | None, typer.Option(help="'auto' (continue <out>/last.pt when present) or a checkpoint path.")] = None,
     nproc: Annotated[int, typer.Option(help="Processes on this machine: > 1 re-launches under torchrun (DDP).")] = 1,
-    cpu_threads: Annotated[Optional[int], typer.Option(help="torch threads on CPU (default: torch's choice).")] = None,
+    cpu_threads: Annotated[int | None, typer.Option(help="torch threads on CPU (default: torch's choice).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Train the world model (single device, or DDP with --nproc N / torchrun)."""
@@ -209,10 +209,10 @@ def evaluate(
     prepared: PreparedOpt = None,
     split: Annotated[str, typer.Option(help="validation or test.")] = "validation",
     group_by: Annotated[str, typer.Option(help="Per-group table and plot by date, hour or week.")] = "date",
-    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: <checkpoint folder>/eval_<split>).")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Baskets per evaluation batch (default: 256).")] = None,
-    cpu_threads: Annotated[Optional[int], typer.Option(help="torch threads on CPU (default: torch's choice).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: <checkpoint folder>/eval_<split>).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Baskets per evaluation batch (default: 256).")] = None,
+    cpu_threads: Annotated[int | None, typer.Option(help="torch threads on CPU (default: torch's choice).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Evaluate a checkpoint against popularity, co-purchase and own-history baselines."""
@@ -230,7 +230,7 @@ def evaluate(
 @bench_app.command("synth")
 def bench_synth(
     rows: Annotated[int, typer.Option(help="Approximate rows to generate.")] = 10_000_000,
-    out: Annotated[Optional[Path], typer.Option(help="Scratch folder (default: a temp dir, removed after).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temp dir, removed after).")] = None,
 ) -> None:
     """Rows/s and peak memory of synthetic generation."""
     from retail_sim.synth import bench
@@ -240,8 +240,8 @@ def bench_synth(
 
 @bench_app.command("splits")
 def bench_splits_cmd(
-    raw: Annotated[Optional[str], typer.Option(help="Folder, file or glob of transactions CSVs (default: data/raw).")] = None,
-    scratch: Annotated[Optional[Path], typer.Option(help="Folder for the outputs (default: a temp dir, removed after).")] = None,
+    raw: Annotated[str | None, typer.Option(help="Folder, file or glob of transactions CSVs (default: data/raw).")] = None,
+    scratch: Annotated[Path | None, typer.Option(help="Folder for the outputs (default: a temp dir, removed after).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Time the splits stage and a bare DuckDB COPY of the same CSVs to Parquet; print the ratio."""
@@ -256,9 +256,9 @@ def bench_train_cmd(
     prepared: PreparedOpt = None,
     presets: Annotated[str, typer.Option(help="Comma-separated model presets to time.")] = "tiny,base",
     steps: Annotated[int, typer.Option(help="Timed optimiser steps per preset (after 3 warm-up steps).")] = 20,
-    batch_size: Annotated[Optional[int], typer.Option(help="Baskets per batch (default: loader.batch_size).")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
-    cpu_threads: Annotated[Optional[int], typer.Option(help="torch threads on CPU (default: torch's choice).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Baskets per batch (default: loader.batch_size).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
+    cpu_threads: Annotated[int | None, typer.Option(help="torch threads on CPU (default: torch's choice).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Training samples/s per model preset; ratio against the loader alone on the same batches."""

@@ -187,7 +187,7 @@ def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
 def week_slices(items_per_week: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
     """Consecutive week ranges holding at most `limit` items each (a single week may exceed it)."""
     slices: list[tuple[int, int]] = []
-    first, total = None, 0
+    first, prev, total = None, None, 0
     for week, n in items_per_week:
         if first is not None and total + n > limit:
             slices.append((first, prev))

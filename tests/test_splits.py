@@ -7,9 +7,8 @@ import json
 
 import duckdb
 import pytest
-from lgsr_files import NAMED_HEADER, day, write
-
 from conftest import SAMPLE_RAW
+from lgsr_files import NAMED_HEADER, day, write
 
 from retail_sim.config import Config, apply
 from retail_sim.errors import UserError
@@ -29,7 +28,7 @@ def samples(out, where="true"):
         [str(out / "samples" / "*" / "*" / "*.parquet")],
     )
     names = [d[0] for d in rel.description]
-    return [dict(zip(names, r)) for r in rel.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
 
 
 def rejects(out):
