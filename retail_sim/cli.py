@@ -93,9 +93,7 @@ def splits(
 ) -> None:
     """Typed ingest, week normalisation, temporal splits, baskets, point-in-time prices (DuckDB SQL).
 
-    Runs sql/01..11 in order and writes OUT/samples/split=*/bucket=*/*.parquet, vocab/, items/,
-    prices/, rejects/ and manifest.json (last). Bad rows go to OUT/rejects with file, line and
-    reason; the run fails if more than splits.max_reject_fraction of rows are rejected.
+    Runs sql/01..11 in order and writes OUT/samples/split=*/bucket=*/*.parquet, vocab/, items/, prices/, rejects/ and manifest.json (last). Bad rows go to OUT/rejects with file, line and reason; the run fails if more than splits.max_reject_fraction of rows are rejected.
     """
     from retail_sim.prepare import run_splits
 
@@ -126,9 +124,7 @@ def sql(
 ) -> None:
     """Run one SQL file against a prepared folder and print the result table.
 
-    The file sees the views of sql/prepared_views.sql (samples, sample_items, items, products,
-    customers, stores, weekly_prices, rejects, manifest) and the split/bucket variables of the
-    folder's manifest (getvariable('train_first'), ...). Write your own checks the same way.
+    The file sees the views of sql/prepared_views.sql (samples, sample_items, items, products, customers, stores, weekly_prices, rejects, manifest) and the split/bucket variables of the folder's manifest (getvariable('train_first'), ...). Write your own checks the same way.
     """
     from retail_sim.audit import run_sql
 
