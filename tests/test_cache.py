@@ -146,7 +146,7 @@ def test_graphsage_learns_toy_communities_deterministically():
     with products.with_threads(1):
         for _ in range(2):
             model, metrics = graph.train_graphsage(codes, price, op, a, b, np.ones(len(a)), np.ones(n), cfg, 32, seed=5)
-            runs.append(graph.embed(model, codes, price, op))
+            runs.append(graph.embed(model, codes, price, np.arange(1, n + 1), op))
     assert np.array_equal(runs[0], runs[1])
     z = runs[0]
     assert z.shape == (n, 32) and np.allclose(np.linalg.norm(z, axis=1), 1, atol=1e-5)
@@ -155,6 +155,29 @@ def test_graphsage_learns_toy_communities_deterministically():
     assert quality.link_auc(z, a, b, na[cross], nb[cross]) > 0.9
     assert quality.category_coherence(z, community, k=5) > 0.8
     assert metrics["loss_last"] < metrics["loss_first"]
+
+
+def test_unseen_products_embed_from_hierarchy_and_price_only():
+    n, community, a, b, codes, price = _toy_graph()
+    dst, src, w = graph.neighbour_table(n, a, b, np.ones(len(a)), 25)
+    op = graph.mean_operator(n, dst, src, w)
+    cfg = GraphConfig(steps=5, batch_size=32, negatives=2)
+    with products.with_threads(1):
+        model, _ = graph.train_graphsage(codes, price, op, a, b, np.ones(len(a)), np.ones(n), cfg, 16, seed=1)
+        empty = graph.mean_operator(3, *(np.zeros(0, np.int64),) * 2, np.zeros(0))
+        # three "new" products: the first two share codes and price -> the same vector; no ID row is read
+        new_codes = np.stack([codes[0], codes[0], codes[1]])
+        z = graph.embed(model, new_codes, np.zeros((3, 3)), np.zeros(3), empty)
+        trained = graph.embed(model, codes, price, np.arange(1, n + 1), op)
+        # a trained product's own row differs from its cold-start (unseen ID, no neighbours) vector
+        cold = graph.embed(model, codes[:1], price[:1], np.zeros(1), graph.mean_operator(1, *(np.zeros(0, np.int64),) * 2, np.zeros(0)))
+        # hierarchy_mix=1 gives the same vector to every product with the same codes
+        mixed = graph.embed(model, codes, price, np.arange(1, n + 1), op, hierarchy_mix=1.0)
+    assert np.array_equal(z[0], z[1]) and not np.array_equal(z[0], z[2])
+    assert not np.allclose(trained[0], cold[0])
+    same = np.flatnonzero((codes == codes[0]).all(axis=1))
+    assert len(same) > 1 and np.allclose(mixed[same], mixed[same[0]], atol=1e-6)
+    assert np.allclose(np.linalg.norm(mixed, axis=1), 1, atol=1e-5)
 
 
 def test_hierarchy_codes_unseen_code_is_zero():

@@ -137,7 +137,12 @@ def test_quality_above_baselines(cached_sample):
     q = _cache(cached_sample).manifest["product_embeddings"]
     assert q["validation_pairs"] > 1000
     assert q["link_auc_graphsage"] > q["link_auc_random"] + 0.03
-    assert q["coherence_graphsage"] > q["coherence_random"] + 0.2
+    # co-purchase structure beyond the hierarchy: above one-hot hierarchy features on both negatives
+    # (fixture: 40 steps; measured 0.628 vs 0.590 and 0.614 vs 0.572)
+    assert q["link_auc_graphsage"] > q["link_auc_hierarchy_only"] + 0.02
+    assert q["link_auc_popneg_graphsage"] > q["link_auc_popneg_hierarchy_only"] + 0.02
+    # hierarchy-only features are ~1 by construction (same PROD_CODE_10 = same vector): compared to random only
+    assert q["coherence_graphsage"] > q["coherence_random"] + 0.4
 
 
 def _train_only_raw(sample_raw: Path, folder: Path) -> Path:

@@ -49,27 +49,36 @@ def mean_operator(n_nodes: int, dst: np.ndarray, src: np.ndarray, w: np.ndarray)
 
 
 class GraphSAGE(nn.Module):
-    """2-layer GraphSAGE, mean aggregation: h' = normalise(act(W [h ‖ mean_neighbours(h)]))."""
+    """2-layer GraphSAGE, mean aggregation: h' = act(W [h ‖ mean_neighbours(h)]), unit-norm output.
 
-    def __init__(self, n_codes: tuple[int, ...], n_price: int, dim: int = 256, hidden: int = 256, input_dim: int = 64):
+    Node input h0 = LayerNorm(sum of the PROD_CODE_10/20/30/40 embeddings + the projected numeric
+    features + the node's ID embedding). ID row 0 is the shared "unseen" vector: products without
+    training lines always get it, training products get it with probability `id_dropout` per
+    training step, so row 0 learns to stand for "known only by hierarchy and price".
+    """
+
+    def __init__(self, n_codes: tuple[int, ...], n_numeric: int, n_ids: int, dim: int = 256,
+                 hidden: int = 256, input_dim: int = 64):
         super().__init__()
         # row 0 of every code table is "code unseen in training": kept at zero, never trained
         self.code_embeddings = nn.ModuleList(nn.Embedding(n + 1, input_dim, padding_idx=0) for n in n_codes)
-        self.price = nn.Linear(n_price, input_dim)
+        self.id_embedding = nn.Embedding(n_ids + 1, input_dim)
+        self.numeric = nn.Linear(n_numeric, input_dim)
         self.input_norm = nn.LayerNorm(input_dim)
         self.layer1 = nn.Linear(2 * input_dim, hidden)
         self.layer2 = nn.Linear(2 * hidden, dim)
 
-    def features(self, codes: torch.Tensor, price: torch.Tensor) -> torch.Tensor:
-        """codes [N, 4] int64 (0 = unseen code), price [N, F] -> node input [N, input_dim]."""
-        h = self.price(price)
+    def features(self, codes: torch.Tensor, numeric: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """codes [N, 4] int64 (0 = unseen code), numeric [N, F], ids [N] int64 (0 = unseen)
+        -> node input [N, input_dim]."""
+        h = self.numeric(numeric) + self.id_embedding(ids)
         for level, table in enumerate(self.code_embeddings):
             h = h + table(codes[:, level])
         return self.input_norm(h)
 
-    def forward(self, codes: torch.Tensor, price: torch.Tensor, mean_op: torch.Tensor) -> torch.Tensor:
+    def forward(self, codes: torch.Tensor, numeric: torch.Tensor, ids: torch.Tensor, mean_op: torch.Tensor) -> torch.Tensor:
         """-> [N, dim] L2-normalised embeddings; mean_op is the [N, N] neighbour-mean operator."""
-        h0 = self.features(codes, price)
+        h0 = self.features(codes, numeric, ids)
         h1 = torch.relu(self.layer1(torch.cat([h0, torch.sparse.mm(mean_op, h0)], dim=1)))
         h1 = nn.functional.normalize(h1, dim=1)
         h2 = self.layer2(torch.cat([h1, torch.sparse.mm(mean_op, h1)], dim=1))
@@ -78,7 +87,7 @@ class GraphSAGE(nn.Module):
 
 def train_graphsage(
     codes: np.ndarray,
-    price: np.ndarray,
+    numeric: np.ndarray,
     mean_op: torch.Tensor,
     pos_a: np.ndarray,
     pos_b: np.ndarray,
@@ -89,30 +98,46 @@ def train_graphsage(
     seed: int,
 ) -> tuple[GraphSAGE, dict]:
     """Unsupervised link prediction: co-purchase pairs (drawn by pos_weight) against negatives
-    drawn by popularity^0.75; binary cross-entropy on cosine / temperature. Deterministic with seed.
+    drawn by popularity^0.75; binary cross-entropy on cosine / temperature. Full-batch: every
+    step embeds all N nodes (node i has ID i + 1; each ID is replaced by the unseen row 0 with
+    probability cfg.id_dropout). Deterministic with seed.
 
-    codes [N, 4], price [N, F], pos_a/pos_b/pos_weight [E], popularity [N] (training lines).
+    codes [N, 4], numeric [N, F], pos_a/pos_b/pos_weight [E], popularity [N] (training lines).
     Returns the model and {"loss_first", "loss_last"} (means over the first and last 10% of steps).
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    n_nodes = len(codes)
     n_codes = tuple(int(codes[:, level].max()) for level in range(codes.shape[1]))
-    model = GraphSAGE(n_codes, price.shape[1], dim=dim, hidden=cfg.hidden_dim, input_dim=cfg.input_dim)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    model = GraphSAGE(n_codes, numeric.shape[1], n_nodes, dim=dim, hidden=cfg.hidden_dim, input_dim=cfg.input_dim)
+    with torch.no_grad():
+        model.id_embedding.weight.mul_(cfg.id_init_std)
+    # per-node logit bias (training only, not part of the embedding): absorbs how often a product
+    # appears in pairs at all, so the cosine is left to carry which products go together
+    bias = nn.Parameter(torch.zeros(n_nodes))
+    opt = torch.optim.Adam([*model.parameters(), bias], lr=cfg.lr)
     codes_t = torch.from_numpy(codes.astype(np.int64))
-    price_t = torch.from_numpy(price.astype(np.float32))
+    numeric_t = torch.from_numpy(numeric.astype(np.float32))
+    ids_t = torch.arange(1, n_nodes + 1, dtype=torch.int64)
     pos_a_t = torch.from_numpy(pos_a.astype(np.int64))
     pos_b_t = torch.from_numpy(pos_b.astype(np.int64))
     pos_p = torch.from_numpy(pos_weight.astype(np.float64))
     neg_p = torch.from_numpy(popularity.astype(np.float64) ** 0.75)
     losses = []
-    for _ in range(cfg.steps):
+    for step in range(cfg.steps):
+        for group in opt.param_groups:  # linear warm-down to 10% of lr over the last half
+            group["lr"] = cfg.lr * min(1.0, 1.0 - 1.8 * max(0.0, step / max(cfg.steps, 1) - 0.5))
         pick = torch.multinomial(pos_p, cfg.batch_size, replacement=True, generator=gen)
         neg = torch.multinomial(neg_p, cfg.batch_size * cfg.negatives, replacement=True, generator=gen)
-        z = model(codes_t, price_t, mean_op)
-        anchor = z[pos_a_t[pick]]
-        pos_logit = (anchor * z[pos_b_t[pick]]).sum(1) / cfg.temperature
-        neg_logit = (anchor.repeat_interleave(cfg.negatives, 0) * z[neg]).sum(1) / cfg.temperature
+        keep = torch.rand(n_nodes, generator=gen) >= cfg.id_dropout
+        z = model(codes_t, numeric_t, ids_t * keep, mean_op)
+        a, b = pos_a_t[pick], pos_b_t[pick]
+        a_neg = a.repeat_interleave(cfg.negatives, 0)
+        pos_logit = (z[a] * z[b]).sum(1) / cfg.temperature
+        neg_logit = (z[a_neg] * z[neg]).sum(1) / cfg.temperature
+        if cfg.node_bias:
+            pos_logit = pos_logit + bias[a] + bias[b]
+            neg_logit = neg_logit + bias[a_neg] + bias[neg]
         loss = nn.functional.binary_cross_entropy_with_logits(
             pos_logit, torch.ones_like(pos_logit)
         ) + nn.functional.binary_cross_entropy_with_logits(neg_logit, torch.zeros_like(neg_logit))
@@ -129,8 +154,21 @@ def train_graphsage(
 
 
 @torch.no_grad()
-def embed(model: GraphSAGE, codes: np.ndarray, price: np.ndarray, mean_op: torch.Tensor) -> np.ndarray:
-    """[N, dim] float32 unit-norm embeddings of the nodes of `mean_op`."""
+def embed(model: GraphSAGE, codes: np.ndarray, numeric: np.ndarray, ids: np.ndarray, mean_op: torch.Tensor,
+          hierarchy_mix: float = 0.0) -> np.ndarray:
+    """[N, dim] float32 unit-norm embeddings of the nodes of `mean_op`; ids [N] (0 = unseen).
+
+    hierarchy_mix λ: the output is normalise((1 - λ) z + λ z_hier), z_hier = the same model on the
+    hierarchy codes alone (unseen ID, zero numeric input, no neighbours) — identical for products
+    of the same PROD_CODE_10, so λ pulls a category together without a second model.
+    """
     model.eval()
-    z = model(torch.from_numpy(codes.astype(np.int64)), torch.from_numpy(price.astype(np.float32)), mean_op)
+    codes_t = torch.from_numpy(codes.astype(np.int64))
+    numeric_t = torch.from_numpy(numeric.astype(np.float32))
+    z = model(codes_t, numeric_t, torch.from_numpy(ids.astype(np.int64)), mean_op)
+    if hierarchy_mix > 0:
+        n = len(codes)
+        empty = mean_operator(n, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+        z_hier = model(codes_t, torch.zeros_like(numeric_t), torch.zeros(n, dtype=torch.int64), empty)
+        z = nn.functional.normalize((1.0 - hierarchy_mix) * z + hierarchy_mix * z_hier, dim=1)
     return z.numpy().astype(np.float32)

@@ -134,11 +134,13 @@ def graphsage_embeddings(
     )
     metrics.update(train_metrics)
     emb = np.zeros((n_vocab, dim), dtype=np.float32)
-    emb[nodes] = graph.embed(model, codes[nodes], price[nodes], mean_op)
+    emb[nodes] = graph.embed(model, codes[nodes], price[nodes], np.arange(1, len(nodes) + 1), mean_op,
+                              gcfg.hierarchy_mix)
     others = np.flatnonzero(~train_mask)
-    if len(others):
+    if len(others):  # no ID row (the unseen vector), no neighbours: hierarchy and price only
         empty = graph.mean_operator(len(others), *(np.zeros(0, np.int64),) * 2, np.zeros(0))
-        emb[others] = graph.embed(model, codes[others], price[others], empty)
+        emb[others] = graph.embed(model, codes[others], price[others], np.zeros(len(others)), empty,
+                                    gcfg.hierarchy_mix)
     emb *= np.float32(np.sqrt(dim))
     table = np.concatenate([special_rows(emb[nodes], dim, cfg.seed), emb]).astype(np.float32)
     return table, metrics, codes
