@@ -180,3 +180,24 @@ def test_table_temporal_encoder_matches_reference():
     ref = encode_temporal(*args, first_week=1, last_week=117)
     got = TemporalEncoder(1, 117, 52, first, last)(*args)
     assert got.dtype == np.float32 and np.allclose(got, ref, atol=1e-6)
+
+
+def test_unit_price_table_bit_identical():
+    """The whole-cent lookup gives the bits the direct computation gives (hits, misses, -0.0, NaN, huge)."""
+    from retail_sim.data.encoders import UnitPriceTable, price_features
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    odd = [0.0, -0.0, np.nan, np.inf, -1.0, 1e300, 1e-300, 0.005, 0.015, 99.99, 100.0, 100.01, 1.1]
+    p = np.concatenate([np.round(rng.lognormal(0, 1, n), 2).astype(np.float32), odd]).astype(np.float64)
+    others = [np.where(rng.random(p.size) < 0.2, np.nan, p * f) for f in (1.1, 1.05, 0.9)]
+    table = UnitPriceTable(n_cents=10_000)  # 99.99 is the last whole cent it holds
+    direct = encode_prices(p, *others)
+    looked_up = price_features(p, *others, unit_table=table)
+    assert direct.view(np.int32).tobytes() == looked_up.view(np.int32).tobytes()
+    hp = np.isfinite(p) & (p >= 0)
+    hit = table.keys.view(np.int64)[np.rint(np.where(hp & (p < 99.99), p, 0) * 100).astype(np.int64)] == p.view(np.int64)
+    assert hit[:n].all() and not hit[n + 1] and not hit[-1]  # whole cents hit; -0.0 and 1.1 (float64) miss
+    out = np.full((2 * p.size, 64), 7.0, dtype=np.float32)
+    price_features(p, *others, out=out, rows=np.arange(0, 2 * p.size, 2), unit_table=table)
+    assert (out[::2] == direct).all() and (out[1::2] == 7.0).all()

@@ -228,3 +228,37 @@ def test_empty_file_and_row_group_are_harmless(tmp_path):
     assert sorted(got) == sorted(table.column("basket_id").to_pylist())
     got = [i for b in WorldModelDataLoader(ds, batch_size=7, drop_last=False) for i in ids(b)]
     assert sorted(got) == sorted(table.column("basket_id").to_pylist())
+
+
+def same_batch(x: WorldModelBatch, y: WorldModelBatch) -> bool:
+    """Every tensor equal in shape, dtype and bits (view as int: -0.0 differs from 0.0)."""
+    def bits(t):
+        return t.view(torch.int32) if t.dtype == torch.float32 else t
+    pairs = [(getattr(x, k), getattr(y, k)) for k in vars(x) if k != "auxiliary_labels"]
+    pairs += [(x.auxiliary_labels[k], y.auxiliary_labels[k]) for k in x.auxiliary_labels]
+    return set(x.auxiliary_labels) == set(y.auxiliary_labels) and all(
+        a.dtype == b.dtype and a.shape == b.shape and a.is_contiguous() and torch.equal(bits(a), bits(b)) for a, b in pairs)
+
+
+@pytest.mark.parametrize("read, slots", [(1, 1), (3, 200), (64, 10**6)])
+def test_batches_identical_whatever_the_chunking(tiny, monkeypatch, read, slots):
+    """Batches are encoded several at a time (READ_BATCHES read together, CHUNK_SLOTS per call); the
+    chunking changes no value: one batch per call is the reference."""
+    import retail_sim.data.loader as loader_module
+
+    def run():
+        dl = WorldModelDataLoader(dataset(tiny, max_seq_len=12), batch_size=16, drop_last=False, world_size=3, rank=1)
+        dl.set_epoch(1)
+        ev = EvaluationDataLoader(dataset(tiny, "validation"), batch_size=8, group_by="week")
+        return list(dl), list(ev)
+
+    monkeypatch.setattr(loader_module, "READ_BATCHES", 1)
+    monkeypatch.setattr(loader_module, "CHUNK_SLOTS", 1)
+    ref_train, ref_eval = run()
+    monkeypatch.setattr(loader_module, "READ_BATCHES", read)
+    monkeypatch.setattr(loader_module, "CHUNK_SLOTS", slots)
+    train, ev = run()
+    assert len(train) == len(ref_train) and len(ev) == len(ref_eval)
+    assert all(same_batch(x, y) for x, y in zip(train, ref_train, strict=True))
+    assert all(k == j and same_batch(x, y) for (k, x), (j, y) in zip(ev, ref_eval, strict=True))
+    assert len({b.attention_mask.shape[1] for b in train}) > 1  # batches of different S shared a call

@@ -262,6 +262,102 @@ def _logp(x: np.ndarray, present: np.ndarray) -> np.ndarray:
     return np.where(present, np.log(np.clip(np.where(present, x, 1.0), PRICE_FLOOR, PRICE_CAP)), 0.0)
 
 
+UNIT_COLUMNS = np.array([*range(24), 24, 25, 33, 37, 38, 39])  # T4 columns that depend on the unit price only
+
+
+def _unit_price_features(p: np.ndarray, hp: np.ndarray) -> np.ndarray:
+    """[30, n] feature-major: the T4 columns UNIT_COLUMNS of unit prices p [n] float64 (hp = present)."""
+    lp = _logp(p, hp)
+    ps = np.where(hp, np.minimum(np.where(hp, p, 0.0), PRICE_CAP), 0.0)
+    out = np.empty((UNIT_COLUMNS.size, p.shape[0]), dtype=np.float32)
+    ang = FOURIER_FREQS[:, None] * lp[None, :]
+    out[0:24:2] = np.sin(ang)
+    out[1:24:2] = np.cos(ang)
+    if not hp.all():
+        out[:24, ~hp] = 0.0
+    out[24] = lp / _LOG_SCALE
+    out[25] = np.log1p(np.minimum(ps, PRICE_CAP)) / _LOG_SCALE
+    out[26] = ~hp
+    out[27] = hp & (ps == 0)
+    out[28] = hp & (((ps > 0) & (ps < PRICE_FLOOR)) | (ps > PRICE_CAP))
+    out[29] = (lp / _LOG_SCALE) ** 2
+    return out
+
+
+class UnitPriceTable:
+    """_unit_price_features of every whole-cent price 0.00 .. (n_cents-1)/100 as float32 holds it, looked
+    up by bit pattern (other prices are computed directly): 24 of T4's 64 columns are sines and
+    cosines of the unit price, and prices repeat (the real sample: all unit prices whole cents)."""
+
+    def __init__(self, n_cents: int = 100_000):
+        self.keys = (np.arange(n_cents) / 100).astype(np.float32).astype(np.float64)
+        self.table = np.ascontiguousarray(_unit_price_features(self.keys, _present(self.keys)).T)  # [n_cents, 30]
+
+    def lookup(self, p: np.ndarray, hp: np.ndarray) -> np.ndarray:
+        """[n, 30] rows of _unit_price_features(p, hp).T, bit-identical."""
+        k = np.rint(np.where(hp & (p < (self.keys.size - 1) / 100), p, 0.0) * 100).astype(np.int64)
+        hit = self.keys.view(np.int64)[k] == p.view(np.int64)
+        out = self.table[k]
+        if not hit.all():
+            miss = np.flatnonzero(~hit)
+            out[miss] = _unit_price_features(p[miss], hp[miss]).T
+        return out
+
+
+def price_features(
+    unit_price: np.ndarray, base_price: np.ndarray, prior_price: np.ndarray, category_avg_price: np.ndarray,
+    out: np.ndarray | None = None, rows: np.ndarray | None = None, unit_table: UnitPriceTable | None = None,
+) -> np.ndarray:
+    """encode_prices written into out[rows] (out [T, 64] float32; rows [n] int, default all of out,
+    which is then [n, 64]). unit_table: looks up the unit-price-only columns (identical values)."""
+    p, b, q, c = (np.asarray(x, dtype=np.float64) for x in (unit_price, base_price, prior_price, category_avg_price))
+    n = p.shape[0]
+    hp, hb, hq, hc = _present(p), _present(b), _present(q), _present(c)
+    lp, lb, lq, lc = _logp(p, hp), _logp(b, hb), _logp(q, hq), _logp(c, hc)
+    ps = np.where(hp, np.minimum(np.where(hp, p, 0.0), PRICE_CAP), 0.0)  # prices in ratios are clipped
+    f = np.empty((PRICE_DIM, n), dtype=np.float32)  # feature-major: every assignment is one contiguous row
+
+    hpb = hp & hb & (np.where(hb, b, 0) > 0)
+    bs = np.where(hpb, np.clip(np.where(hpb, b, 1.0), PRICE_FLOOR, PRICE_CAP), 1.0)
+    f[26], f[27], f[28] = lb / _LOG_SCALE, lq / _LOG_SCALE, lc / _LOG_SCALE
+    f[29] = np.where(hpb, np.clip(1 - ps / bs, 0, 1), 0)
+    f[30] = hpb & (ps < 0.95 * bs)
+    f[31] = hpb & (ps > 1.05 * bs)
+    f[32] = np.where(hp & hb, np.clip(lb - lp, -3, 3) / 3, 0)
+    f[34], f[35], f[36] = ~hb, ~hq, ~hc
+
+    hr = hp & hc
+    r = np.where(hr, np.clip(lp - lc, -3, 3), 0.0)
+    cs = np.where(hr & (np.where(hc, c, 0) > 0), np.clip(np.where(hc, c, 1.0), PRICE_FLOOR, PRICE_CAP), np.inf)
+    f[40], f[41], f[42] = r / 3, np.tanh(r), np.tanh(3 * r)
+    f[43], f[44] = (r / 3) ** 2, np.abs(r) / 3
+    band = np.searchsorted(np.array([-np.inf, -0.5, -0.1, 0.1 + 1e-12, 0.5 + 1e-12]), r, side="right") - 1
+    for i in range(5):  # band one-hot (the _band rule)
+        f[45 + i] = hr & (band == i)
+    f[50] = np.clip(ps / cs, 0, 5) / 5
+    rb = np.where(hb & hc, np.clip(lb - lc, -3, 3), 0.0)
+    f[51], f[52] = rb / 3, np.tanh(3 * rb)
+    f[53] = np.where(hr, np.sin(np.pi * r / 3), 0)
+    f[54] = np.where(hr, np.cos(np.pi * r / 3), 0)
+    f[55] = ~hr
+
+    hv = hp & hq
+    v = np.where(hv, np.clip(lp - lq, -3, 3), 0.0)
+    qs = np.where(hv & (np.where(hq, q, 0) > 0), np.clip(np.where(hq, q, 1.0), PRICE_FLOOR, PRICE_CAP), np.inf)
+    f[56], f[57] = v / 3, np.tanh(5 * v)
+    f[58], f[59] = hv & (v > 0.02), hv & (v < -0.02)
+    f[60] = hv & (np.abs(v) <= 0.02)
+    f[61] = np.abs(v) / 3
+    f[62] = np.where(hv & np.isfinite(qs), np.clip(ps / qs - 1, -1, 1), 0)
+    f[63] = ~hv
+
+    f[UNIT_COLUMNS] = unit_table.lookup(p, hp).T if unit_table is not None else _unit_price_features(p, hp)
+    if out is None:
+        return np.ascontiguousarray(f.T)
+    out[rows] = f.T
+    return out
+
+
 def encode_prices(
     unit_price: np.ndarray, base_price: np.ndarray, prior_price: np.ndarray, category_avg_price: np.ndarray
 ) -> np.ndarray:
@@ -282,54 +378,7 @@ def encode_prices(
     Velocity [56:64) v = clip(lp(unit) - lp(prior), ±3): v/3, tanh 5v, up flag v > 0.02,
                      down flag v < -0.02, unchanged flag, |v|/3, clip(unit/prior - 1, ±1), missing flag
     """
-    p, b, q, c = (np.asarray(x, dtype=np.float64) for x in (unit_price, base_price, prior_price, category_avg_price))
-    n = p.shape[0]
-    hp, hb, hq, hc = _present(p), _present(b), _present(q), _present(c)
-    lp, lb, lq, lc = _logp(p, hp), _logp(b, hb), _logp(q, hq), _logp(c, hc)
-    ps = np.where(hp, np.minimum(np.where(hp, p, 0.0), PRICE_CAP), 0.0)  # prices in ratios are clipped
-    out = np.zeros((n, PRICE_DIM), dtype=np.float32)
-
-    ang = lp[:, None] * FOURIER_FREQS[None, :]
-    out[:, 0:24:2] = np.where(hp[:, None], np.sin(ang), 0)
-    out[:, 1:24:2] = np.where(hp[:, None], np.cos(ang), 0)
-
-    hpb = hp & hb & (np.where(hb, b, 0) > 0)
-    bs = np.where(hpb, np.clip(np.where(hpb, b, 1.0), PRICE_FLOOR, PRICE_CAP), 1.0)
-    out[:, 24] = lp / _LOG_SCALE
-    out[:, 25] = np.log1p(np.minimum(ps, PRICE_CAP)) / _LOG_SCALE
-    out[:, 26], out[:, 27], out[:, 28] = lb / _LOG_SCALE, lq / _LOG_SCALE, lc / _LOG_SCALE
-    out[:, 29] = np.where(hpb, np.clip(1 - ps / bs, 0, 1), 0)
-    out[:, 30] = hpb & (ps < 0.95 * bs)
-    out[:, 31] = hpb & (ps > 1.05 * bs)
-    out[:, 32] = np.where(hp & hb, np.clip(lb - lp, -3, 3) / 3, 0)
-    out[:, 33], out[:, 34], out[:, 35], out[:, 36] = ~hp, ~hb, ~hq, ~hc
-    out[:, 37] = hp & (ps == 0)
-    out[:, 38] = hp & (((ps > 0) & (ps < PRICE_FLOOR)) | (ps > PRICE_CAP))
-    out[:, 39] = (lp / _LOG_SCALE) ** 2
-
-    hr = hp & hc
-    r = np.where(hr, np.clip(lp - lc, -3, 3), 0.0)
-    cs = np.where(hr & (np.where(hc, c, 0) > 0), np.clip(np.where(hc, c, 1.0), PRICE_FLOOR, PRICE_CAP), np.inf)
-    out[:, 40], out[:, 41], out[:, 42] = r / 3, np.tanh(r), np.tanh(3 * r)
-    out[:, 43], out[:, 44] = (r / 3) ** 2, np.abs(r) / 3
-    out[:, 45:50] = _band(r, (-np.inf, -0.5, -0.1, 0.1 + 1e-12, 0.5 + 1e-12), hr)
-    out[:, 50] = np.clip(ps / cs, 0, 5) / 5
-    rb = np.where(hb & hc, np.clip(lb - lc, -3, 3), 0.0)
-    out[:, 51], out[:, 52] = rb / 3, np.tanh(3 * rb)
-    out[:, 53] = np.where(hr, np.sin(np.pi * r / 3), 0)
-    out[:, 54] = np.where(hr, np.cos(np.pi * r / 3), 0)
-    out[:, 55] = ~hr
-
-    hv = hp & hq
-    v = np.where(hv, np.clip(lp - lq, -3, 3), 0.0)
-    qs = np.where(hv & (np.where(hq, q, 0) > 0), np.clip(np.where(hq, q, 1.0), PRICE_FLOOR, PRICE_CAP), np.inf)
-    out[:, 56], out[:, 57] = v / 3, np.tanh(5 * v)
-    out[:, 58], out[:, 59] = hv & (v > 0.02), hv & (v < -0.02)
-    out[:, 60] = hv & (np.abs(v) <= 0.02)
-    out[:, 61] = np.abs(v) / 3
-    out[:, 62] = np.where(hv & np.isfinite(qs), np.clip(ps / qs - 1, -1, 1), 0)
-    out[:, 63] = ~hv
-    return out
+    return price_features(unit_price, base_price, prior_price, category_avg_price)
 
 
 # ---------------------------------------------------------------- T5 store context [96]

@@ -23,18 +23,10 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from retail_sim.config import Config, load_config
-from retail_sim.data.batch import IGNORE_INDEX, WorldModelBatch
-from retail_sim.data.encoders import (
-    TemporalEncoder,
-    auxiliary_labels,
-    encode_customer,
-    encode_prices,
-    encode_products,
-    encode_store,
-    encode_temporal,
-    encode_trip,
-)
-from retail_sim.data.masking import EVAL_EPOCH, mask_baskets, trip_hidden
+from retail_sim.data.assemble import CacheArrays, Settings, build_batch, build_batches, temporal_of
+from retail_sim.data.batch import WorldModelBatch
+from retail_sim.data.encoders import TemporalEncoder, UnitPriceTable
+from retail_sim.data.masking import EVAL_EPOCH
 from retail_sim.data.rows import BasketRows, GroupReader, Layout, group_week_range, read_layout
 from retail_sim.data.sharding import (
     EpochPlan,
@@ -45,29 +37,11 @@ from retail_sim.data.sharding import (
 )
 from retail_sim.errors import UserError
 from retail_sim.manifest import read_manifest
-from retail_sim.vocab import PAD_IDX
+
+__all__ = ["CacheArrays", "EvaluationDataLoader", "Settings", "WorldModelDataLoader", "WorldModelDataset",
+           "build_batch", "temporal_of"]
 
 SPLITS = ("train", "validation", "test")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything a batch depends on besides its rows and the epoch."""
-
-    seed: int
-    max_seq_len: int
-    mask_prob: float
-    mask_token_frac: float
-    random_token_frac: float
-    mask_price: bool
-    trip_context_dropout: float
-    auxiliary: bool
-    eval_trip_context: str
-    cold_start_k: float
-    first_week: int
-    last_week: int
-    weeks_per_year: int
-    shuffle_window: int
 
 
 @dataclass(frozen=True)
@@ -83,104 +57,6 @@ class EpochRequest:
     rank: int = 0
     world_size: int = 1
     start: int = 0  # batches of this rank already consumed (resume)
-
-
-def temporal_of(rows: BasketRows, s: Settings, encoder: TemporalEncoder | None = None) -> np.ndarray:
-    """T3 [n, 64] of rows (see encoders.encode_temporal; the table-based encoder when given)."""
-    c = rows.scalars
-    args = (c["shop_week"], c["week"], c["shop_date"], c["shop_weekday"], c["shop_hour"],
-            c["days_since_prev_basket"], c["history_length"])
-    if encoder is not None:
-        return encoder(*args)
-    return encode_temporal(*args, first_week=s.first_week, last_week=s.last_week, weeks_per_year=s.weeks_per_year)
-
-
-class CacheArrays:
-    """The contract-B arrays as plain ndarray views (np.memmap's fancy indexing costs ~0.1 ms a
-    call); get_customer_state_batch goes to the cache itself."""
-
-    def __init__(self, cache):
-        self.cache = cache
-        for name in ("product_embeddings", "store_embeddings", "segment_embeddings", "positional_encodings",
-                     "segment_prior", "customer_segment"):
-            setattr(self, name, np.asarray(getattr(cache, name)))
-        self.n_products_total = int(cache.n_products_total)
-        self.fingerprint = getattr(cache, "fingerprint", None)
-
-    def get_customer_state_batch(self, customer_idx, week):
-        return self.cache.get_customer_state_batch(customer_idx, week)
-
-
-def build_batch(rows: BasketRows, cache, s: Settings, *, epoch: int, masking: str | None, trip: str,
-                temporal_encoder: TemporalEncoder | None = None) -> WorldModelBatch:
-    """Encode B rows into a WorldModelBatch.
-
-    masking: "train" (mask_prob, 80/10/10 drawn for (seed, epoch, basket)), "eval" (always MASK,
-    drawn for (seed, basket)), or None (no masks). trip: "dropout" (per basket, hidden with
-    trip_context_dropout), "hidden" (all hidden, labels active) or "visible" (labels ignored).
-    With auxiliary tasks off T6 is always visible and auxiliary_labels is empty.
-    """
-    c = rows.scalars
-    lens = np.diff(rows.offsets)
-    S = max(int(min(lens.max(initial=1), s.max_seq_len)), 1)
-    if S > cache.positional_encodings.shape[0]:
-        raise UserError(
-            f"baskets of {S} items exceed the tensor cache's {cache.positional_encodings.shape[0]} positions — "
-            "rebuild the cache (`make cache`) or lower max_seq_len"
-        )
-    product_ids, real = rows.padded("product_idx", S, PAD_IDX)
-    product_ids = product_ids.astype(np.int64)
-    seq_len = real.sum(axis=1)
-    basket_id = c["basket_id"]
-
-    if masking is not None:
-        m = mask_baskets(
-            product_ids, seq_len, basket_id, seed=s.seed, epoch=epoch, mask_prob=s.mask_prob,
-            mask_token_frac=s.mask_token_frac, random_token_frac=s.random_token_frac,
-            n_products_total=int(cache.n_products_total), evaluation=masking == "eval",
-        )
-        input_ids, chosen, positions, targets = m.input_ids, m.chosen, m.masked_positions, m.masked_targets
-    else:
-        input_ids, chosen = product_ids, np.zeros_like(real)
-        positions = targets = np.full((len(seq_len), 1), IGNORE_INDEX, dtype=np.int64)
-
-    # T4 on the real items only (flat, row-major = the order of `real`)
-    if int(lens.max(initial=0)) <= S:
-        items = rows.items
-    else:
-        keep = (np.arange(int(rows.offsets[-1])) - np.repeat(rows.offsets[:-1], lens)) < S
-        items = {k: v[keep] for k, v in rows.items.items()}
-    flat_price = encode_prices(items["unit_price"], items["base_price"], items["prior_price"], items["category_avg_price"])
-    if s.mask_price and masking is not None:
-        flat_price[chosen[real]] = 0.0
-    price = np.zeros((len(seq_len), S, flat_price.shape[1]), dtype=np.float32)
-    price[real] = flat_price
-
-    temporal = temporal_of(rows, s, temporal_encoder)
-    if not s.auxiliary or trip == "visible":
-        hidden = np.zeros(len(seq_len), dtype=bool)
-    elif trip == "hidden":
-        hidden = np.ones(len(seq_len), dtype=bool)
-    else:
-        hidden = trip_hidden(basket_id, seed=s.seed, epoch=epoch, dropout=s.trip_context_dropout)
-    labels = auxiliary_labels(rows.codes, hidden) if s.auxiliary else {}
-
-    t = torch.from_numpy
-    return WorldModelBatch(
-        customer_context=t(encode_customer(cache, c["customer_idx"], c["week"], s.cold_start_k)),
-        product_embeddings=t(encode_products(cache, input_ids, real)),
-        temporal_context=t(np.ascontiguousarray(temporal, dtype=np.float32)),
-        price_features=t(price),
-        store_context=t(encode_store(cache, c["store_idx"])),
-        trip_context=t(encode_trip(rows.codes, ~hidden)),
-        attention_mask=t(real),
-        product_ids=t(input_ids),
-        masked_positions=t(positions),
-        masked_targets=t(targets),
-        auxiliary_labels={k: t(v) for k, v in labels.items()},
-        basket_id=t(basket_id.astype(np.int64)),
-        week=t(c["week"].astype(np.int64)),
-    )
 
 
 class WorldModelDataset(IterableDataset):
@@ -250,6 +126,7 @@ class WorldModelDataset(IterableDataset):
             st.first_week, st.last_week, st.weeks_per_year,
             day0 + 7 * (st.first_week - 2), day0 + 7 * (st.last_week + 1),
         )
+        self.unit_table = UnitPriceTable()
         self.layout: Layout = read_layout(self.prepared, split)
         self.request = EpochRequest(batch_size=cfg.loader.batch_size)
         self.pack_in_workers = False  # WorldModelDataLoader sets it: workers yield pack(batch)
@@ -278,16 +155,77 @@ class WorldModelDataset(IterableDataset):
         mine = worker_batches(plan.rank_batches(r.rank), r.start, worker, workers)
         reader = _WindowReader(plan, self.layout, self.settings)
         masking = "train" if r.masking else None
-        for g in mine:
-            rows = reader.rows(int(plan.batch_stream[g]), int(plan.batch_number[g]))
-            batch = build_batch(rows, self.arrays, self.settings, epoch=r.epoch, masking=masking, trip="dropout",
-                                temporal_encoder=self.temporal_encoder)
+
+        def encode(rows: BasketRows, sizes: np.ndarray) -> list[WorldModelBatch]:
+            return build_batches(rows, sizes, self.arrays, self.settings, epoch=r.epoch, masking=masking,
+                                 trip="dropout", temporal_encoder=self.temporal_encoder, unit_table=self.unit_table)
+
+        chunks = _Chunks(plan.batch_stream[mine], plan.batch_number[mine], reader, encode, self.settings.max_seq_len)
+        for i in range(mine.size):
+            batch = chunks.take(i)
             yield pack(batch) if info is not None and self.pack_in_workers else batch
 
 
+READ_BATCHES = 32  # batches of one stream read from the shuffle windows at once
+CHUNK_SLOTS = 4096  # [B, S] slots encoded in one build_batches call (T2 + T4: 5 MiB)
+
+
+def chunk_cuts(sizes: np.ndarray, lens: np.ndarray, max_seq_len: int, budget: int) -> np.ndarray:
+    """[k+1] batch offsets cutting consecutive batches (sizes [G], their rows' lengths lens [n]) into
+    encode calls of at most `budget` slots each (a batch above the budget alone)."""
+    row0 = np.concatenate([[0], np.cumsum(sizes)])
+    longest = np.maximum.reduceat(lens, row0[:-1]) if lens.size else np.zeros(sizes.size, np.int64)
+    cost = sizes * np.clip(longest, 1, max(max_seq_len, 1))
+    cuts, total = [0], 0
+    for b, c in enumerate(cost.tolist()):
+        if total and total + c > budget:
+            cuts.append(b)
+            total = 0
+        total += c
+    return np.array([*cuts, sizes.size], dtype=np.int64)
+
+
+class _Chunks:
+    """Batches i = 0, 1, ... of one worker, encoded a chunk at a time: the next READ_BATCHES batches
+    of a stream are read together and encoded in calls of up to CHUNK_SLOTS slots when the first
+    of them is due. A batch's values do not depend on its chunk."""
+
+    def __init__(self, streams: np.ndarray, numbers: np.ndarray, reader: _WindowReader, encode, max_seq_len: int):
+        self.streams, self.numbers, self.reader, self.encode = streams, numbers, reader, encode
+        self.max_seq_len = max_seq_len
+        self.queue = {int(s): np.flatnonzero(streams == s) for s in np.unique(streams)}
+        self.cursor = dict.fromkeys(self.queue, 0)
+        self.calls: dict[int, tuple[BasketRows, np.ndarray, np.ndarray]] = {}  # first batch -> rows, sizes, batches
+        self.call_of: dict[int, int] = {}
+        self.ready: dict[int, WorldModelBatch] = {}
+
+    def _read(self, s: int) -> None:
+        q, c = self.queue[s], self.cursor[s]
+        members = q[c:c + READ_BATCHES]
+        back = np.flatnonzero(np.diff(self.numbers[members]) < 0)  # padded rounds repeat early batches
+        members = members[:back[0] + 1] if back.size else members
+        self.cursor[s] = c + members.size
+        rows, sizes = self.reader.rows_many(s, self.numbers[members])
+        cuts = chunk_cuts(sizes, np.diff(rows.offsets), self.max_seq_len, CHUNK_SLOTS)
+        row0 = np.concatenate([[0], np.cumsum(sizes)])
+        for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+            first = int(members[a])
+            self.calls[first] = (rows.slice(int(row0[a]), int(row0[b])), sizes[a:b], members[a:b])
+            self.call_of.update(dict.fromkeys(members[a:b].tolist(), first))
+
+    def take(self, i: int) -> WorldModelBatch:
+        if i not in self.ready:
+            if i not in self.call_of:
+                self._read(int(self.streams[i]))
+            rows, sizes, members = self.calls.pop(self.call_of[i])
+            self.ready.update(zip(members.tolist(), self.encode(rows, sizes), strict=True))
+        self.call_of.pop(i, None)
+        return self.ready.pop(i)
+
+
 class _WindowReader:
-    """Holds, per stream, the shuffle windows the current batch needs (rows in file order and
-    the window's permutation); windows behind the current batch are released."""
+    """Holds, per stream, the shuffle windows the current batches need (rows in file order and
+    the window's permutation); windows behind the current batches are released."""
 
     def __init__(self, plan: EpochPlan, layout: Layout, settings: Settings):
         self.plan, self.settings = plan, settings
@@ -303,16 +241,24 @@ class _WindowReader:
             self.windows[key] = (rows, window_permutation(self.plan, s, w))
         return self.windows[key]
 
-    def rows(self, s: int, k: int) -> BasketRows:
-        window, pos = batch_windows(self.plan, s, k)
+    def rows_many(self, s: int, ks: np.ndarray) -> tuple[BasketRows, np.ndarray]:
+        """Rows of batches ks (ascending batch numbers of stream s), batch after batch, and their sizes.
+        Windows before the first one they need are released."""
+        parts = [batch_windows(self.plan, s, int(k)) for k in ks]
+        sizes = np.array([w.size for w, _ in parts], dtype=np.int64)
+        window = np.concatenate([w for w, _ in parts])
+        pos = np.concatenate([p for _, p in parts])
         first = int(window[0])
         for key in [key for key in self.windows if key[0] == s and key[1] < first]:
             del self.windows[key]
-        parts = []
-        for w in np.unique(window):
+        out = []
+        for w in np.unique(window):  # ascending batch numbers: windows in order, rows in batch order
             rows, perm = self._window(s, int(w))
-            parts.append(rows.take(perm[pos[window == w]]))
-        return BasketRows.concat(parts)
+            out.append(rows.take(perm[pos[window == w]]))
+        return BasketRows.concat(out), sizes
+
+    def rows(self, s: int, k: int) -> BasketRows:
+        return self.rows_many(s, np.array([k]))[0]
 
 
 _FLOATS = ("customer_context", "product_embeddings", "temporal_context", "price_features", "store_context", "trip_context")
@@ -529,13 +475,30 @@ class EvaluationDataLoader:
             for j in range(0, run.size, self.batch_size):
                 yield self._key_value(int(keys[run[0]])), run[j:j + self.batch_size]
 
+    def _encode(self, rows: BasketRows, batches: list[tuple[Any, np.ndarray]]) -> Iterator[tuple[Any, WorldModelBatch]]:
+        """Encode batches (key, row indices) of one week's rows in calls of up to CHUNK_SLOTS slots."""
+        if not batches:
+            return
+        s, ds = self.dataset.settings, self.dataset
+        chunk = rows.take(np.concatenate([idx for _, idx in batches]))
+        sizes = np.array([idx.size for _, idx in batches], dtype=np.int64)
+        row0 = np.concatenate([[0], np.cumsum(sizes)])
+        cuts = chunk_cuts(sizes, np.diff(chunk.offsets), s.max_seq_len, CHUNK_SLOTS)
+        for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+            encoded = build_batches(chunk.slice(int(row0[a]), int(row0[b])), sizes[a:b], ds.arrays, s,
+                                    epoch=EVAL_EPOCH, masking="eval", trip=s.eval_trip_context,
+                                    temporal_encoder=ds.temporal_encoder, unit_table=ds.unit_table)
+            yield from zip([key for key, _ in batches[a:b]], encoded, strict=True)
+
     def __iter__(self) -> Iterator[tuple[Any, WorldModelBatch]]:
-        s = self.dataset.settings
-        trip = s.eval_trip_context
         for rows in self._week_rows():
+            pending: list[tuple[Any, np.ndarray]] = []
             for key, idx in self._batches(rows):
-                yield key, build_batch(rows.take(idx), self.dataset.arrays, s, epoch=EVAL_EPOCH, masking="eval",
-                                       trip=trip, temporal_encoder=self.dataset.temporal_encoder)
+                pending.append((key, idx))
+                if len(pending) == READ_BATCHES:
+                    yield from self._encode(rows, pending)
+                    pending = []
+            yield from self._encode(rows, pending)
 
     def __len__(self) -> int:
         """Batches of one pass, counted from the key columns only (one row group at a time)."""

@@ -153,6 +153,54 @@ def mask_baskets(
     return Masked(input_ids, chosen, kind, positions, targets)
 
 
+def mask_slots(
+    product_ids: np.ndarray,
+    real: np.ndarray,
+    row_of: np.ndarray,
+    position: np.ndarray,
+    row_slot: np.ndarray,
+    seq_len: np.ndarray,
+    basket_id: np.ndarray,
+    *,
+    seed: int,
+    epoch: int,
+    mask_prob: float,
+    mask_token_frac: float,
+    random_token_frac: float,
+    n_products_total: int,
+    evaluation: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """mask_baskets on a flat slot layout (several batches, each padded to its own S): slots [T]
+    with their row, position and real flag, rows [n] with their first slot and real length.
+    Returns (input ids [T] int64, chosen slots [K] int64 ascending); each value is the one
+    mask_baskets gives for the same basket and position, since every draw is keyed by both."""
+    if evaluation:
+        epoch, mask_token_frac, random_token_frac = EVAL_EPOCH, 1.0, 0.0
+    keys = basket_keys(basket_id, seed, epoch, CHOOSE)
+    with np.errstate(over="ignore"):
+        z = _splitmix(keys[row_of] + position.astype(np.uint64) * _GOLDEN)
+    chosen = ((z >> np.uint64(43)).astype(np.float64) * (1.0 / (1 << 21)) < mask_prob) & real
+    counts = np.add.reduceat(chosen, row_slot[:-1], dtype=np.int64) if seq_len.size else seq_len
+    none = (counts == 0) & (seq_len > 0)
+    if none.any():
+        rows = np.flatnonzero(none)
+        u_pick = uniforms(basket_id[rows], seed, epoch, PICK)
+        chosen[row_slot[rows] + np.minimum((u_pick * seq_len[rows]).astype(np.int64), seq_len[rows] - 1)] = True
+    idx = np.flatnonzero(chosen)
+    input_ids = product_ids.copy()
+    if mask_token_frac >= 1.0:
+        input_ids[idx] = MASK_IDX
+        return input_ids, idx
+    zc = z[idx]
+    mask = np.uint64((1 << 21) - 1)
+    scale = 1.0 / (1 << 21)
+    kind = assign_kinds(((zc >> np.uint64(22)) & mask).astype(np.float64) * scale, np.ones(idx.size, dtype=bool),
+                        mask_token_frac, random_token_frac)
+    u_random = ((zc >> np.uint64(1)) & mask).astype(np.float64) * scale
+    input_ids[idx] = apply_kinds(product_ids[idx], kind, u_random, n_products_total)
+    return input_ids, idx
+
+
 def trip_hidden(basket_id: np.ndarray, *, seed: int, epoch: int, dropout: float) -> np.ndarray:
     """[B] bool: True = T6 zeroed and the auxiliary labels active; False = T6 visible, labels ignored."""
     return uniforms(basket_id, seed, epoch, TRIP) < dropout

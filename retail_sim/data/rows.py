@@ -52,6 +52,15 @@ class BasketRows:
             {k: v[idx] for k, v in self.extra.items()} if self.extra else None,
         )
 
+    def slice(self, r0: int, r1: int) -> BasketRows:
+        """Rows [r0, r1) as views."""
+        i0, i1 = int(self.offsets[r0]), int(self.offsets[r1])
+        return BasketRows(
+            {k: v[r0:r1] for k, v in self.scalars.items()}, self.codes[r0:r1], self.offsets[r0:r1 + 1] - i0,
+            {k: v[i0:i1] for k, v in self.items.items()},
+            {k: v[r0:r1] for k, v in self.extra.items()} if self.extra else None,
+        )
+
     @staticmethod
     def concat(parts: list[BasketRows]) -> BasketRows:
         if len(parts) == 1:

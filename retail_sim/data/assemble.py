@@ -1,0 +1,230 @@
+"""Encode several batches in one pass: rows of G batches -> G WorldModelBatch.
+
+Per-call numpy overhead dominates a batch of 64 baskets, so the loader encodes a chunk of
+batches at once. The chunk's [B, S, ...] tensors live in one flat "slot" layout: batch b owns the
+slots [slot0[b], slot0[b+1]) = its B_b rows times its own S_b positions, so every batch tensor is
+a contiguous view of a chunk array and holds exactly the values it would have if encoded alone
+(every feature is a function of one basket, its position and (seed, epoch); S and M per batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from retail_sim.data.batch import IGNORE_INDEX, PRICE_DIM, PRODUCT_DIM, WorldModelBatch
+from retail_sim.data.encoders import (
+    TemporalEncoder,
+    UnitPriceTable,
+    auxiliary_labels,
+    encode_customer,
+    encode_store,
+    encode_temporal,
+    encode_trip,
+    price_features,
+)
+from retail_sim.data.masking import mask_slots, trip_hidden
+from retail_sim.data.rows import BasketRows
+from retail_sim.errors import UserError
+from retail_sim.vocab import UNK_IDX
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a batch depends on besides its rows and the epoch."""
+
+    seed: int
+    max_seq_len: int
+    mask_prob: float
+    mask_token_frac: float
+    random_token_frac: float
+    mask_price: bool
+    trip_context_dropout: float
+    auxiliary: bool
+    eval_trip_context: str
+    cold_start_k: float
+    first_week: int
+    last_week: int
+    weeks_per_year: int
+    shuffle_window: int
+
+
+def temporal_of(rows: BasketRows, s: Settings, encoder: TemporalEncoder | None = None) -> np.ndarray:
+    """T3 [n, 64] of rows (see encoders.encode_temporal; the table-based encoder when given)."""
+    c = rows.scalars
+    args = (c["shop_week"], c["week"], c["shop_date"], c["shop_weekday"], c["shop_hour"],
+            c["days_since_prev_basket"], c["history_length"])
+    if encoder is not None:
+        return encoder(*args)
+    return encode_temporal(*args, first_week=s.first_week, last_week=s.last_week, weeks_per_year=s.weeks_per_year)
+
+
+class CacheArrays:
+    """The contract-B arrays as plain ndarray views (np.memmap's fancy indexing costs ~0.1 ms a
+    call); get_customer_state_batch goes to the cache itself."""
+
+    def __init__(self, cache):
+        self.cache = cache
+        for name in ("product_embeddings", "store_embeddings", "segment_embeddings", "positional_encodings",
+                     "segment_prior", "customer_segment"):
+            setattr(self, name, np.asarray(getattr(cache, name)))
+        self.n_products_total = int(cache.n_products_total)
+        self.fingerprint = getattr(cache, "fingerprint", None)
+
+    def get_customer_state_batch(self, customer_idx, week):
+        return self.cache.get_customer_state_batch(customer_idx, week)
+
+
+@dataclass
+class Slots:
+    """The flat layout of a chunk of G batches (n rows in batch order, T slots)."""
+
+    row0: np.ndarray  # [G+1] first row of each batch
+    S: np.ndarray  # [G] positions of each batch (its longest basket, capped at max_seq_len, >= 1)
+    row_slot: np.ndarray  # [n+1] first slot of each row (batch b's slots: row_slot[row0[b]] ..)
+    row_of: np.ndarray  # [T] row of each slot
+    position: np.ndarray  # [T] position of each slot within its row
+    seq_len: np.ndarray  # [n] real items of each row (after truncation)
+    real: np.ndarray  # [T] bool, slot holds an item
+    item: np.ndarray | None  # [N] item index (into the rows' flat lists) of each real slot; None = all, in order
+
+
+def slot_layout(offsets: np.ndarray, sizes: np.ndarray, max_seq_len: int) -> Slots:
+    """Slots of rows with list offsets [n+1] cut into batches of `sizes` [G] (each >= 1)."""
+    lens = np.diff(offsets)
+    row0 = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    longest = np.maximum.reduceat(lens, row0[:-1]) if lens.size else np.zeros(sizes.size, np.int64)
+    S = np.maximum(np.minimum(np.maximum(longest, 1), max_seq_len), 1).astype(np.int64)
+    s_row = np.repeat(S, sizes)
+    row_slot = np.concatenate([[0], np.cumsum(s_row)]).astype(np.int64)
+    row_of = np.repeat(np.arange(lens.size, dtype=np.int64), s_row)
+    position = np.arange(int(row_slot[-1]), dtype=np.int64) - row_slot[:-1][row_of]
+    seq_len = np.minimum(lens, s_row)
+    real = position < seq_len[row_of]
+    item = None
+    if (lens > s_row).any():
+        slots = np.flatnonzero(real)
+        item = offsets[:-1][row_of[slots]] + position[slots]
+    return Slots(row0, S, row_slot, row_of, position, seq_len, real, item)
+
+
+def masked_layout(chosen: np.ndarray, sl: Slots, pid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(positions, targets [sum B_b*M_b] int64, row_m [n+1] first entry of each row, M [G]) of the
+    chosen slots [K] (ascending): per basket its positions ascending, M_b = most in batch b (>= 1)."""
+    n = sl.seq_len.size
+    rows = sl.row_of[chosen]
+    counts = np.bincount(rows, minlength=n)
+    M = np.maximum(np.maximum.reduceat(counts, sl.row0[:-1]), 1) if n else np.ones(sl.S.size, np.int64)
+    row_m = np.concatenate([[0], np.cumsum(np.repeat(M, np.diff(sl.row0)))]).astype(np.int64)
+    first = np.concatenate([[0], np.cumsum(counts)])[:-1]
+    dest = row_m[:-1][rows] + np.arange(chosen.size) - first[rows]
+    positions = np.full(int(row_m[-1]), IGNORE_INDEX, dtype=np.int64)
+    targets = positions.copy()
+    positions[dest] = sl.position[chosen]
+    targets[dest] = pid[chosen]
+    return positions, targets, row_m, M
+
+
+def build_batches(rows: BasketRows, sizes, cache, s: Settings, *, epoch: int, masking: str | None, trip: str,
+                  temporal_encoder: TemporalEncoder | None = None,
+                  unit_table: UnitPriceTable | None = None) -> list[WorldModelBatch]:
+    """Encode rows (batch after batch, `sizes` [G] rows each) into G WorldModelBatch.
+
+    masking: "train" (mask_prob, 80/10/10 drawn for (seed, epoch, basket)), "eval" (always MASK,
+    drawn for (seed, basket)), or None (no masks). trip: "dropout" (per basket, hidden with
+    trip_context_dropout), "hidden" (all hidden, labels active) or "visible" (labels ignored).
+    With auxiliary tasks off T6 is always visible and auxiliary_labels is empty.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    c = rows.scalars
+    sl = slot_layout(rows.offsets, sizes, s.max_seq_len)
+    n_pos = cache.positional_encodings.shape[0]
+    if int(sl.S.max()) > n_pos:
+        raise UserError(
+            f"baskets of {int(sl.S.max())} items exceed the tensor cache's {n_pos} positions — "
+            "rebuild the cache (`make cache`) or lower max_seq_len"
+        )
+    items = rows.items if sl.item is None else {k: v[sl.item] for k, v in rows.items.items()}
+    real_slots = np.flatnonzero(sl.real)
+    T = sl.real.size
+    pid = np.zeros(T, dtype=np.int64)
+    pid[real_slots] = items["product_idx"]
+    basket_id = c["basket_id"]
+
+    if masking is not None:
+        input_ids, chosen = mask_slots(
+            pid, sl.real, sl.row_of, sl.position, sl.row_slot, sl.seq_len, basket_id, seed=s.seed, epoch=epoch,
+            mask_prob=s.mask_prob, mask_token_frac=s.mask_token_frac, random_token_frac=s.random_token_frac,
+            n_products_total=int(cache.n_products_total), evaluation=masking == "eval",
+        )
+    else:
+        input_ids, chosen = pid, np.zeros(0, dtype=np.int64)
+    positions, targets, row_m, M = masked_layout(chosen, sl, pid)
+
+    # T2: one gather of the embedding rows, the positions added per batch, PAD zeroed
+    table = cache.product_embeddings
+    ids = input_ids
+    if T and (int(ids.min()) < 0 or int(ids.max()) >= table.shape[0]):
+        ids = np.where((ids >= 0) & (ids < table.shape[0]), ids, UNK_IDX)
+    products = np.take(table, ids, axis=0)
+    if products.dtype != np.float32:
+        products = products.astype(np.float32)
+    # T4 on the real items only, written into their slots
+    price = np.zeros((T, PRICE_DIM), dtype=np.float32)
+    price_features(items["unit_price"], items["base_price"], items["prior_price"], items["category_avg_price"],
+                   out=price, rows=real_slots, unit_table=unit_table)
+    if s.mask_price and masking is not None:
+        price[chosen] = 0.0
+
+    temporal = np.ascontiguousarray(temporal_of(rows, s, temporal_encoder), dtype=np.float32)
+    n = rows.n
+    if not s.auxiliary or trip == "visible":
+        hidden = np.zeros(n, dtype=bool)
+    elif trip == "hidden":
+        hidden = np.ones(n, dtype=bool)
+    else:
+        hidden = trip_hidden(basket_id, seed=s.seed, epoch=epoch, dropout=s.trip_context_dropout)
+    labels = auxiliary_labels(rows.codes, hidden) if s.auxiliary else {}
+    customer = encode_customer(cache, c["customer_idx"], c["week"], s.cold_start_k)
+    store = encode_store(cache, c["store_idx"])
+    trip_context = encode_trip(rows.codes, ~hidden)
+    basket_id = basket_id.astype(np.int64)
+    week = c["week"].astype(np.int64)
+
+    pos_table = cache.positional_encodings
+    t = torch.from_numpy
+    out = []
+    for b in range(sizes.size):
+        r0, r1 = int(sl.row0[b]), int(sl.row0[b + 1])
+        t0, t1 = int(sl.row_slot[r0]), int(sl.row_slot[r1])
+        m0, m1 = int(row_m[r0]), int(row_m[r1])
+        B, S, Mb = r1 - r0, int(sl.S[b]), int(M[b])
+        emb = products[t0:t1].reshape(B, S, PRODUCT_DIM)
+        emb += pos_table[:S]
+        out.append(WorldModelBatch(
+            customer_context=t(customer[r0:r1]),
+            product_embeddings=t(emb),
+            temporal_context=t(temporal[r0:r1]),
+            price_features=t(price[t0:t1].reshape(B, S, PRICE_DIM)),
+            store_context=t(store[r0:r1]),
+            trip_context=t(trip_context[r0:r1]),
+            attention_mask=t(sl.real[t0:t1].reshape(B, S)),
+            product_ids=t(input_ids[t0:t1].reshape(B, S)),
+            masked_positions=t(positions[m0:m1].reshape(B, Mb)),
+            masked_targets=t(targets[m0:m1].reshape(B, Mb)),
+            auxiliary_labels={k: t(v[r0:r1]) for k, v in labels.items()},
+            basket_id=t(basket_id[r0:r1]),
+            week=t(week[r0:r1]),
+        ))
+    products[~sl.real] = 0.0  # after the positional add, as encode_products does
+    return out
+
+
+def build_batch(rows: BasketRows, cache, s: Settings, *, epoch: int, masking: str | None, trip: str,
+                temporal_encoder: TemporalEncoder | None = None) -> WorldModelBatch:
+    """Encode B rows into one WorldModelBatch (build_batches with G = 1)."""
+    return build_batches(rows, [rows.n], cache, s, epoch=epoch, masking=masking, trip=trip,
+                         temporal_encoder=temporal_encoder)[0]
+
