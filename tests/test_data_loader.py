@@ -262,3 +262,29 @@ def test_batches_identical_whatever_the_chunking(tiny, monkeypatch, read, slots)
     assert all(same_batch(x, y) for x, y in zip(train, ref_train, strict=True))
     assert all(k == j and same_batch(x, y) for (k, x), (j, y) in zip(ev, ref_eval, strict=True))
     assert len({b.attention_mask.shape[1] for b in train}) > 1  # batches of different S shared a call
+
+
+def test_window_reader_rows_and_one_window_per_stream(tiny):
+    """rows_many gives the rows sharding.batch_rows names, in batch order, and holds one window per stream."""
+    import numpy as np
+
+    from retail_sim.data.loader import _WindowReader
+    from retail_sim.data.rows import GroupReader
+    from retail_sim.data.sharding import batch_rows
+
+    cfg = apply(Config(), {"loader.shuffle_window": 2})
+    ds = dataset(tiny, config=cfg)
+    dl = WorldModelDataLoader(ds, batch_size=5, drop_last=False)
+    plan = dl.plan()
+    reader, groups = _WindowReader(plan, ds.layout, ds.settings), GroupReader(ds.layout)
+    for s, st in enumerate(plan.streams):
+        for k0 in range(0, st.n_batches, 3):  # three batches at a time, some straddling windows
+            ks = np.arange(k0, min(k0 + 3, st.n_batches))
+            rows, sizes = reader.rows_many(s, ks)
+            expect = []
+            for k in ks:
+                g = int(np.flatnonzero((plan.batch_stream == s) & (plan.batch_number == k))[0])
+                for group, offset in zip(*batch_rows(plan, g), strict=True):
+                    expect.append(int(groups.read(int(group)).scalars["basket_id"][offset]))
+            assert rows.scalars["basket_id"].tolist() == expect and sizes.sum() == len(expect)
+            assert len([key for key in reader.windows if key[0] == s]) == 1

@@ -289,7 +289,7 @@ class UnitPriceTable:
     up by bit pattern (other prices are computed directly): 24 of T4's 64 columns are sines and
     cosines of the unit price, and prices repeat (the real sample: all unit prices whole cents)."""
 
-    def __init__(self, n_cents: int = 100_000):
+    def __init__(self, n_cents: int = 20_000):
         self.keys = (np.arange(n_cents) / 100).astype(np.float32).astype(np.float64)
         self.table = np.ascontiguousarray(_unit_price_features(self.keys, _present(self.keys)).T)  # [n_cents, 30]
 

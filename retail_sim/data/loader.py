@@ -230,32 +230,45 @@ class _WindowReader:
     def __init__(self, plan: EpochPlan, layout: Layout, settings: Settings):
         self.plan, self.settings = plan, settings
         self.groups = GroupReader(layout)
-        self.windows: dict[tuple[int, int], tuple[BasketRows, np.ndarray]] = {}
+        self.windows: dict[tuple[int, int], tuple[list[BasketRows], np.ndarray, np.ndarray]] = {}
 
-    def _window(self, s: int, w: int) -> tuple[BasketRows, np.ndarray]:
+    def _window(self, s: int, w: int) -> tuple[list[BasketRows], np.ndarray, np.ndarray]:
+        """(its row groups' rows, [parts + 1] first window row of each, the window's permutation); the
+        parts are not concatenated, which would hold the window twice while it is read."""
         key = (s, w)
         if key not in self.windows:
             st = self.plan.streams[s]
-            groups = st.groups[st.window_groups[w]:st.window_groups[w + 1]]
-            rows = BasketRows.concat([self.groups.read(int(g)) for g in groups])
-            self.windows[key] = (rows, window_permutation(self.plan, s, w))
+            parts = [self.groups.read(int(g)) for g in st.groups[st.window_groups[w]:st.window_groups[w + 1]]]
+            starts = np.concatenate([[0], np.cumsum([p.n for p in parts])]).astype(np.int64)
+            self.windows[key] = (parts, starts, window_permutation(self.plan, s, w))
         return self.windows[key]
 
     def rows_many(self, s: int, ks: np.ndarray) -> tuple[BasketRows, np.ndarray]:
         """Rows of batches ks (ascending batch numbers of stream s), batch after batch, and their sizes.
-        Windows before the first one they need are released."""
-        parts = [batch_windows(self.plan, s, int(k)) for k in ks]
-        sizes = np.array([w.size for w, _ in parts], dtype=np.int64)
-        window = np.concatenate([w for w, _ in parts])
-        pos = np.concatenate([p for _, p in parts])
-        first = int(window[0])
-        for key in [key for key in self.windows if key[0] == s and key[1] < first]:
+        A window is released once no later batch needs it, before the next one is read."""
+        spans = [batch_windows(self.plan, s, int(k)) for k in ks]
+        sizes = np.array([w.size for w, _ in spans], dtype=np.int64)
+        window = np.concatenate([w for w, _ in spans])
+        pos = np.concatenate([p for _, p in spans])
+        last = int(window[-1])
+        for key in [key for key in self.windows if key[0] == s and key[1] < int(window[0])]:
             del self.windows[key]
-        out = []
-        for w in np.unique(window):  # ascending batch numbers: windows in order, rows in batch order
-            rows, perm = self._window(s, int(w))
-            out.append(rows.take(perm[pos[window == w]]))
-        return BasketRows.concat(out), sizes
+        taken, order = [], []
+        for w in np.unique(window).tolist():  # ascending batch numbers: windows in order
+            parts, starts, perm = self._window(s, w)
+            at = np.flatnonzero(window == w)
+            row = perm[pos[at]]
+            part = np.searchsorted(starts, row, side="right") - 1
+            for j in np.unique(part).tolist():
+                sel = part == j
+                taken.append(parts[j].take(row[sel] - starts[j]))
+                order.append(at[sel])
+            if w < last:  # later batches of this stream start in `last` or after: one window held at a time
+                del self.windows[(s, w)]
+        rows = BasketRows.concat(taken)
+        if len(taken) > 1:  # back to batch order
+            rows = rows.take(np.argsort(np.concatenate(order), kind="stable"))
+        return rows, sizes
 
     def rows(self, s: int, k: int) -> BasketRows:
         return self.rows_many(s, np.array([k]))[0]

@@ -91,18 +91,19 @@ class BasketRows:
 
 
 def rows_from_arrow(table: pa.Table) -> BasketRows:
-    """Convert sample rows (contract A columns) to BasketRows."""
+    """Convert sample rows (contract A columns) to BasketRows. Every array is a numpy-owned copy:
+    zero-copy views would pin Arrow's buffers in its own pool, which then cannot return them."""
     scalars = {}
     for name in SCALAR_COLUMNS:
         col = table.column(name)
         if name == "shop_date":
-            scalars[name] = pc.cast(col, pa.int32()).to_numpy()
+            scalars[name] = np.array(pc.cast(col, pa.int32()).to_numpy(), dtype=np.int32)
         elif name == "days_since_prev_basket":
-            scalars[name] = pc.fill_null(pc.cast(col, pa.float32()), float("nan")).to_numpy()
+            scalars[name] = np.array(pc.fill_null(pc.cast(col, pa.float32()), float("nan")).to_numpy(), dtype=np.float32)
         elif name == "basket_id":
-            scalars[name] = col.to_numpy().astype(np.int64, copy=False)
+            scalars[name] = np.array(col.to_numpy(), dtype=np.int64)
         else:
-            scalars[name] = pc.fill_null(col, -1).to_numpy().astype(np.int32, copy=False)
+            scalars[name] = np.array(pc.fill_null(col, -1).to_numpy(), dtype=np.int32)
     codes = np.empty((table.num_rows, len(CODE_COLUMNS)), dtype=np.int8)
     for j, (col, classes) in enumerate(AUXILIARY_CODES.values()):
         found = pc.index_in(table.column(col), value_set=pa.array(classes, pa.string()))
@@ -114,7 +115,7 @@ def rows_from_arrow(table: pa.Table) -> BasketRows:
     for name in LIST_COLUMNS:
         flat = pc.list_flatten(table.column(name))
         if name == "product_idx":
-            items[name] = pc.fill_null(flat, 1).to_numpy().astype(np.int32, copy=False)
+            items[name] = np.array(pc.fill_null(flat, 1).to_numpy(), dtype=np.int32)
         else:
             values = pc.fill_null(pc.cast(flat, pa.float64()), float("nan")).to_numpy()
             items[name] = np.clip(values, -PRICE_CLIP, PRICE_CLIP).astype(np.float32)
@@ -176,16 +177,25 @@ def group_week_range(layout: Layout, group: int) -> tuple[int, int]:
 class GroupReader:
     """Reads row groups as BasketRows; ParquetFile handles are opened lazily per process."""
 
+    OPEN_FILES = 8  # ParquetFile handles kept (each holds its file's footer)
+
     def __init__(self, layout: Layout):
         self.layout = layout
-        self._files: dict[int, pq.ParquetFile] = {}
+        self._files: dict[int, pq.ParquetFile] = {}  # least recently used first
 
     def read(self, group: int) -> BasketRows:
         f = int(self.layout.group_file[group])
-        if f not in self._files:
+        if f in self._files:
+            self._files[f] = self._files.pop(f)
+        else:
+            if len(self._files) >= self.OPEN_FILES:
+                del self._files[next(iter(self._files))]
             self._files[f] = pq.ParquetFile(self.layout.files[f])
         try:
             table = self._files[f].read_row_group(int(self.layout.group_index[group]), columns=list(COLUMNS))
         except KeyError as exc:
             raise UserError(f"{self.layout.files[f]}: missing column {exc} — re-run `make splits`") from None
-        return rows_from_arrow(table)
+        rows = rows_from_arrow(table)
+        del table
+        pa.default_memory_pool().release_unused()  # Arrow's pool keeps freed pages (~60 MiB a 32K-row group)
+        return rows
