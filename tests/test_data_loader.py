@@ -1,6 +1,7 @@
 """WorldModelDataset / WorldModelDataLoader / EvaluationDataLoader on a tiny hand-made prepared folder
 (fake contract-B cache): shapes, leakage rules, coverage, determinism, workers, resume, ranks."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -288,3 +289,26 @@ def test_window_reader_rows_and_one_window_per_stream(tiny):
                     expect.append(int(groups.read(int(group)).scalars["basket_id"][offset]))
             assert rows.scalars["basket_id"].tolist() == expect and sizes.sum() == len(expect)
             assert len([key for key in reader.windows if key[0] == s]) == 1
+
+
+def test_held_batches_are_never_overwritten(tiny):
+    """Chunk buffers are reused only once no batch refers to them: batches kept while iterating
+    keep their values; dropped ones free their buffers for reuse."""
+    from retail_sim.data.assemble import BufferPool
+
+    kept, copies = [], []
+    for i, b in enumerate(WorldModelDataLoader(dataset(tiny), batch_size=16, drop_last=False)):
+        if i % 2 == 0:
+            kept.append(b)
+            copies.append(b._map(torch.clone))
+    assert all(same_batch(x, y) for x, y in zip(kept, copies, strict=True))
+
+    pool = BufferPool(keep=2)
+    a = pool.get((4, 3), "float32")
+    held = torch.from_numpy(a[1:3])
+    del a
+    b = pool.get((4, 3), "float32")  # the first buffer is still referenced by `held`
+    assert len(pool.buffers) == 2 and not np.shares_memory(b, held.numpy())
+    del held, b
+    c = pool.get((2, 3), "float32")
+    assert len(pool.buffers) == 2 and any(np.shares_memory(c, x) for x in pool.buffers)

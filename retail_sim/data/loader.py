@@ -23,7 +23,14 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from retail_sim.config import Config, load_config
-from retail_sim.data.assemble import CacheArrays, Settings, build_batch, build_batches, temporal_of
+from retail_sim.data.assemble import (
+    BufferPool,
+    CacheArrays,
+    Settings,
+    build_batch,
+    build_batches,
+    temporal_of,
+)
 from retail_sim.data.batch import WorldModelBatch
 from retail_sim.data.encoders import TemporalEncoder, UnitPriceTable
 from retail_sim.data.masking import EVAL_EPOCH
@@ -155,10 +162,12 @@ class WorldModelDataset(IterableDataset):
         mine = worker_batches(plan.rank_batches(r.rank), r.start, worker, workers)
         reader = _WindowReader(plan, self.layout, self.settings)
         masking = "train" if r.masking else None
+        pool = BufferPool()
 
         def encode(rows: BasketRows, sizes: np.ndarray) -> list[WorldModelBatch]:
             return build_batches(rows, sizes, self.arrays, self.settings, epoch=r.epoch, masking=masking,
-                                 trip="dropout", temporal_encoder=self.temporal_encoder, unit_table=self.unit_table)
+                                 trip="dropout", temporal_encoder=self.temporal_encoder, unit_table=self.unit_table,
+                                 pool=pool)
 
         chunks = _Chunks(plan.batch_stream[mine], plan.batch_number[mine], reader, encode, self.settings.max_seq_len)
         for i in range(mine.size):
@@ -488,7 +497,8 @@ class EvaluationDataLoader:
             for j in range(0, run.size, self.batch_size):
                 yield self._key_value(int(keys[run[0]])), run[j:j + self.batch_size]
 
-    def _encode(self, rows: BasketRows, batches: list[tuple[Any, np.ndarray]]) -> Iterator[tuple[Any, WorldModelBatch]]:
+    def _encode(self, rows: BasketRows, batches: list[tuple[Any, np.ndarray]],
+                pool: BufferPool) -> Iterator[tuple[Any, WorldModelBatch]]:
         """Encode batches (key, row indices) of one week's rows in calls of up to CHUNK_SLOTS slots."""
         if not batches:
             return
@@ -500,18 +510,19 @@ class EvaluationDataLoader:
         for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
             encoded = build_batches(chunk.slice(int(row0[a]), int(row0[b])), sizes[a:b], ds.arrays, s,
                                     epoch=EVAL_EPOCH, masking="eval", trip=s.eval_trip_context,
-                                    temporal_encoder=ds.temporal_encoder, unit_table=ds.unit_table)
+                                    temporal_encoder=ds.temporal_encoder, unit_table=ds.unit_table, pool=pool)
             yield from zip([key for key, _ in batches[a:b]], encoded, strict=True)
 
     def __iter__(self) -> Iterator[tuple[Any, WorldModelBatch]]:
+        pool = BufferPool()
         for rows in self._week_rows():
             pending: list[tuple[Any, np.ndarray]] = []
             for key, idx in self._batches(rows):
                 pending.append((key, idx))
                 if len(pending) == READ_BATCHES:
-                    yield from self._encode(rows, pending)
+                    yield from self._encode(rows, pending, pool)
                     pending = []
-            yield from self._encode(rows, pending)
+            yield from self._encode(rows, pending, pool)
 
     def __len__(self) -> int:
         """Batches of one pass, counted from the key columns only (one row group at a time)."""
