@@ -95,3 +95,17 @@ def test_counts_in_plan():
     assert plan.n_batches == 12 and plan.n_batches_dropped == 0 and plan.n_rows_dropped == 1 + 3 + 3
     plan = plan_epoch(STREAM, ROWS, seed=0, epoch=0, batch_size=4, world_size=5, window=2)
     assert plan.n_batches == 10 and plan.n_batches_dropped == 2 and plan.batches_per_rank == 2
+
+
+def test_batches_windows_equals_batch_windows_one_by_one():
+    from retail_sim.data.sharding import batch_windows, batches_windows
+
+    plan = plan_epoch(np.array([1, 1, 2, 1, 1, 2]), np.array([7, 5, 9, 3, 6, 4]), seed=3, epoch=1, batch_size=4,
+                      window=2, drop_last=False)
+    for s, st in enumerate(plan.streams):
+        ks = np.arange(st.n_batches)
+        window, pos, sizes = batches_windows(plan, s, ks)
+        parts = [batch_windows(plan, s, int(k)) for k in ks]
+        assert sizes.tolist() == [w.size for w, _ in parts] and sizes[-1] < 4  # the last batch is partial
+        assert window.tolist() == [x for w, _ in parts for x in w.tolist()]
+        assert pos.tolist() == [x for _, p in parts for x in p.tolist()]

@@ -37,7 +37,7 @@ from retail_sim.data.masking import EVAL_EPOCH
 from retail_sim.data.rows import BasketRows, GroupReader, Layout, group_week_range, read_layout
 from retail_sim.data.sharding import (
     EpochPlan,
-    batch_windows,
+    batches_windows,
     plan_epoch,
     window_permutation,
     worker_batches,
@@ -255,10 +255,7 @@ class _WindowReader:
     def rows_many(self, s: int, ks: np.ndarray) -> tuple[BasketRows, np.ndarray]:
         """Rows of batches ks (ascending batch numbers of stream s), batch after batch, and their sizes.
         A window is released once no later batch needs it, before the next one is read."""
-        spans = [batch_windows(self.plan, s, int(k)) for k in ks]
-        sizes = np.array([w.size for w, _ in spans], dtype=np.int64)
-        window = np.concatenate([w for w, _ in spans])
-        pos = np.concatenate([p for _, p in spans])
+        window, pos, sizes = batches_windows(self.plan, s, ks)
         last = int(window[-1])
         for key in [key for key in self.windows if key[0] == s and key[1] < int(window[0])]:
             del self.windows[key]

@@ -153,6 +153,19 @@ def batch_windows(plan: EpochPlan, stream_index: int, k: int) -> tuple[np.ndarra
     return window, pos - st.window_rows[window]
 
 
+def batches_windows(plan: EpochPlan, stream_index: int, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """batch_windows of several batches ks of one stream at once: (window [b], position [b], each
+    batch's row count [len(ks)]), the batches' rows one after the other."""
+    st = plan.streams[stream_index]
+    B = plan.batch_size
+    start = np.asarray(ks, dtype=np.int64) * B
+    sizes = np.clip(np.minimum(start + B, st.n_rows) - start, 0, None)
+    first = np.concatenate([[0], np.cumsum(sizes)])
+    pos = np.arange(int(first[-1]), dtype=np.int64) + np.repeat(start - first[:-1], sizes)
+    window = np.searchsorted(st.window_rows, pos, side="right") - 1
+    return window, pos - st.window_rows[window], sizes
+
+
 def window_row_location(stream: Stream, window: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows of a window (in its concatenated group order) -> (row-group number [b], row in group [b])."""
     g0, g1 = stream.window_groups[window], stream.window_groups[window + 1]
