@@ -1,9 +1,9 @@
 """WorldModelDataset, WorldModelDataLoader, EvaluationDataLoader (contract C).
 
 Training: the epoch plan (sharding.py) says which rows form each batch; a reader streams each
-bucket's shuffle windows front to back (at most two windows per bucket held at once) and the
-encoders (encoders.py) turn the rows into a WorldModelBatch. Evaluation: the split is read week
-by week, grouped by date, hour or week, with masks that depend on the basket id only.
+bucket's shuffle windows front to back (one window per bucket held at a time) and assemble.py
+encodes the rows of a chunk of batches into WorldModelBatch views. Evaluation: the split is read
+week by week, grouped by date, hour or week, with masks that depend on the basket id only.
 """
 
 from __future__ import annotations
