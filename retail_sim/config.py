@@ -124,7 +124,7 @@ class AuxiliaryConfig:
 @dataclass
 class LoaderConfig:
     batch_size: int = 64
-    shuffle_window: int = 4  # row groups shuffled together within a bucket (memory: 2 windows per bucket per worker)
+    shuffle_window: int = 4  # row groups shuffled together within a bucket (memory: 1 window per bucket per worker)
     num_workers: int = 0
     drop_last: bool = True  # drop each bucket's partial batch in training (counted)
     cold_start_k: float = 5.0  # baskets of history at which T1 stops blending with the segment prior
