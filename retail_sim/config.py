@@ -81,7 +81,7 @@ class GraphConfig:
     id_dropout: float = 0.3  # per step, share of training products whose ID embedding is swapped for the unseen row
     id_init_std: float = 0.1  # initial scale of the per-product ID embeddings
     node_bias: bool = True  # a learned per-product bias in the training logit (absorbs popularity)
-    hierarchy_mix: float = 0.0  # output = normalise((1-λ) GraphSAGE + λ GraphSAGE on the hierarchy codes alone)
+    hierarchy_mix: float = 0.5  # output = normalise((1-λ) GraphSAGE + λ GraphSAGE on the hierarchy codes alone)
     positive_weight: str = "count"  # positive pairs drawn by "count" or "lift" (or "uniform")
     eval_pairs: int = 20_000  # held-out positives (and as many random pairs) for the link AUC; 0 = all
     eval_min_baskets: int = 3  # a held-out positive is a pair bought together in >= this many validation baskets

@@ -97,6 +97,14 @@ def test_auc_by_hand():
     assert quality.auc(np.array([1.0]), np.array([2.0])) == 0.0
 
 
+def test_coherence_ceiling_by_hand():
+    # classes of 3, 2 and 1 rows, k=2: 2/2 for each of the 3, 1/2 for each of the 2, 0 for the last
+    category = np.array([0, 0, 0, 1, 1, 2])
+    assert quality.coherence_ceiling(category, k=2) == pytest.approx((3 * 1.0 + 2 * 0.5 + 0.0) / 6)
+    onehot = quality.hierarchy_embeddings(category[:, None] + 1)
+    assert quality.category_coherence(onehot, category, k=2) == quality.coherence_ceiling(category, k=2)
+
+
 def test_category_coherence_by_hand():
     emb = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], dtype=np.float32)
     assert quality.category_coherence(emb, np.array([0, 0, 1, 1]), k=1) == 1.0

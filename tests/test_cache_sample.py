@@ -133,16 +133,27 @@ def test_customer_state_is_point_in_time(cached_sample):
     assert cache.customer_state[row, 96 + home] == pytest.approx(baskets["n"][0] / baskets["n"].sum())
 
 
-def test_quality_above_baselines(cached_sample):
-    q = _cache(cached_sample).manifest["product_embeddings"]
-    assert q["validation_pairs"] > 1000
-    assert q["link_auc_graphsage"] > q["link_auc_random"] + 0.03
+@pytest.fixture(scope="module")
+def default_quality(prepared_sample, tmp_path_factory) -> dict:
+    """Embedding quality of a cache built with the default graph config (300 GraphSAGE steps, the
+    sample's split weeks): the figures the README reports, not the 40-step fixture's."""
+    out = tmp_path_factory.mktemp("default_cache") / "tensor_cache"
+    return build_cache(sample_config(), prepared_sample, out=out)["product_embeddings"]
+
+
+def test_quality_above_baselines(default_quality):
+    q = default_quality
+    assert q["validation_pairs"] > 10_000
+    assert q["link_auc_graphsage"] > q["link_auc_random"] + 0.1
     # co-purchase structure beyond the hierarchy: above one-hot hierarchy features on both negatives
-    # (fixture: 40 steps; measured 0.628 vs 0.590 and 0.614 vs 0.572)
-    assert q["link_auc_graphsage"] > q["link_auc_hierarchy_only"] + 0.02
-    assert q["link_auc_popneg_graphsage"] > q["link_auc_popneg_hierarchy_only"] + 0.02
-    # hierarchy-only features are ~1 by construction (same PROD_CODE_10 = same vector): compared to random only
-    assert q["coherence_graphsage"] > q["coherence_random"] + 0.4
+    # (measured 0.640 vs 0.590 and 0.645 vs 0.572)
+    assert q["link_auc_graphsage"] > q["link_auc_hierarchy_only"] + 0.03
+    assert q["link_auc_popneg_graphsage"] > q["link_auc_popneg_hierarchy_only"] + 0.05
+    # one-hot hierarchy features sit exactly at the coherence ceiling (no embedding can score more),
+    # so GraphSAGE is held to a share of that ceiling and to random vectors (measured 0.884 of 0.944)
+    assert q["coherence_hierarchy_only"] == q["coherence_ceiling"]
+    assert q["coherence_graphsage"] > 0.9 * q["coherence_ceiling"]
+    assert q["coherence_graphsage"] > q["coherence_random"] + 0.8
 
 
 def _train_only_raw(sample_raw: Path, folder: Path) -> Path:

@@ -190,6 +190,9 @@ def summary_lines(manifest: dict) -> list[str]:
                          f"{'n/a' if popneg is None else f'{popneg:.3f}':>12}{q[f'coherence_{name}']:>14.3f}")
         lines.append(f"  (AUC: {q['validation_pairs']} validation co-purchase pairs vs as many uniform random "
                      "pairs / pairs drawn by popularity^0.75)")
+        if "coherence_ceiling" in q:
+            lines.append(f"  (coherence@10 ceiling {q['coherence_ceiling']:.3f}: the most any embedding can score, "
+                         "as classes with under 11 products cap it; one-hot hierarchy features reach it)")
     for name, info in manifest["arrays"].items():
         lines.append(f"{name:<28}{str(info['shape']):>16} {info['dtype']}")
     lines.append(f"seconds: {manifest['durations']}; peak RSS {manifest['peak_rss_mb']} MB")

@@ -224,7 +224,8 @@ def evaluate(
     popularity: np.ndarray,
 ) -> dict:
     """Held-out link AUC and category coherence (k=10 nearest training products sharing
-    PROD_CODE_10), each for the embeddings, random vectors and one-hot hierarchy features.
+    PROD_CODE_10), each for the embeddings, random vectors and one-hot hierarchy features, and the
+    coherence ceiling (the most any embedding can score here; the one-hot features reach it).
 
     Positives: pairs bought together in >= graph.eval_min_baskets validation baskets. Negatives,
     as many: uniform random product pairs (`link_auc_*`), and pairs drawn by training
@@ -250,8 +251,9 @@ def evaluate(
     noise = popularity.astype(np.float64) ** 0.75
     pop_a = rng.choice(n_vocab, len(pos_a), p=noise / noise.sum())
     pop_b = rng.choice(n_vocab, len(pos_a), p=noise / noise.sum())
-    out: dict = {"validation_pairs": int(len(pos_a))}
     train_rows = np.flatnonzero(train_mask)
+    out: dict = {"validation_pairs": int(len(pos_a)),
+                 "coherence_ceiling": round(quality.coherence_ceiling(codes[train_rows, 0]), 4)}
     for name, emb in baselines.items():
         out[f"link_auc_{name}"] = (
             round(quality.link_auc(emb, pos_a, pos_b, neg_a, neg_b), 4) if len(pos_a) else None

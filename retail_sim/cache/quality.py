@@ -61,6 +61,17 @@ def category_coherence(emb: np.ndarray, category: np.ndarray, k: int = 10, chunk
     return float(shares.mean())
 
 
+def coherence_ceiling(category: np.ndarray, k: int = 10) -> float:
+    """The highest category coherence any embedding can reach on these rows: a row whose category
+    has m other rows can have at most min(k, m) of its k neighbours in it. category [N] -> float.
+    One-hot hierarchy features reach it exactly (every class-mate is at distance 0)."""
+    k = min(k, len(category) - 1)
+    if k <= 0:
+        return 0.0
+    _, inverse, counts = np.unique(category, return_inverse=True, return_counts=True)
+    return float((np.minimum(k, counts[inverse] - 1) / k).mean())
+
+
 def random_embeddings(n: int, dim: int, seed: int) -> np.ndarray:
     """Baseline: [n, dim] standard normal rows."""
     return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
