@@ -251,7 +251,7 @@ def bench_splits_cmd(
 def bench_train_cmd(
     prepared: PreparedOpt = None,
     presets: Annotated[str, typer.Option(help="Comma-separated model presets to time.")] = "tiny,base",
-    steps: Annotated[int, typer.Option(help="Timed optimiser steps per preset (after 3 warm-up steps).")] = 20,
+    steps: Annotated[int, typer.Option(help="Batches per preset: a first pass over them meets every shape once, then the same batches are timed.")] = 20,
     batch_size: Annotated[int | None, typer.Option(help="Baskets per batch (default: loader.batch_size).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
     cpu_threads: Annotated[int | None, typer.Option(help="torch threads on CPU (default: torch's choice).")] = None,

@@ -170,3 +170,16 @@ def test_nproc_relaunch_drops_only_the_nproc_option():
 
     assert _without_nproc(["train", "--nproc", "2", "--out", "runs/x"]) == ["train", "--out", "runs/x"]
     assert _without_nproc(["train", "--nproc=4", "--epochs", "1"]) == ["train", "--epochs", "1"]
+
+
+def test_more_processes_than_gpus_is_a_user_error(monkeypatch):
+    """NCCL refuses two ranks on one GPU (seen on an H100: 'Duplicate GPU detected'): say so first."""
+    from retail_sim.train.distributed import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(UserError, match="use --nproc 1"):
+        resolve_device("cuda", local_rank=0, local_world_size=2)
+    with pytest.raises(UserError, match="2 processes on this machine but 1 visible GPU"):
+        resolve_device("auto", local_rank=1)
+    assert resolve_device("cpu", local_rank=1, local_world_size=4) == torch.device("cpu")

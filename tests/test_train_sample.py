@@ -62,3 +62,14 @@ def test_evaluate_refuses_a_checkpoint_of_another_cache(short_run, tmp_path):
     torch.save(ckpt, tmp_path / "other.pt")
     out = evaluate_cli("--checkpoint", str(tmp_path / "other.pt"), "--prepared", str(prepared), timeout=120)
     assert out.returncode == 2 and "another tensor cache" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bench_train_times_a_second_pass_over_the_same_batches(cached_sample, one_torch_thread, capsys):
+    from retail_sim.train.bench import bench_train
+
+    cfg = apply(sample_config(), {"train.device": "cpu", "loader.batch_size": 16})
+    (result,) = bench_train(cfg, cached_sample, ["tiny"], steps=3)
+    assert result["samples"] == 48 and result["batch_size"] == 16
+    assert result["samples_per_s"] > 0 and result["first_pass_samples_per_s"] > 0
+    assert result["ratio_to_loader"] == pytest.approx(result["samples_per_s"] / result["loader_samples_per_s"])
+    assert "first pass" in capsys.readouterr().out

@@ -26,15 +26,34 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """'auto' -> cuda:<local_rank> when CUDA is available, else cpu; 'cuda' without CUDA is an error."""
+def resolve_device(name: str, local_rank: int = 0, local_world_size: int = 1) -> torch.device:
+    """'auto' -> cuda:<local_rank> when CUDA is available, else cpu; 'cuda' without CUDA is an error,
+    and so is more processes on this machine than visible GPUs (NCCL refuses two ranks on one GPU).
+    On CUDA it also switches off the cuDNN attention kernel (see configure_cuda)."""
     if name not in ("auto", "cpu", "cuda"):
         raise UserError(f"train.device = {name!r}: choose auto, cpu or cuda")
     if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is visible to torch (this torch build or machine has none); use --device cpu")
-    return torch.device("cuda", local_rank % torch.cuda.device_count())
+    n_gpus = torch.cuda.device_count()
+    needed = max(local_world_size, local_rank + 1)
+    if needed > n_gpus:
+        raise UserError(f"{needed} processes on this machine but {n_gpus} visible GPU(s): NCCL needs one GPU "
+                        f"per process; use --nproc {n_gpus} (or --device cpu for DDP over gloo)")
+    configure_cuda()
+    return torch.device("cuda", local_rank)
+
+
+def configure_cuda() -> None:
+    """Process-wide CUDA settings for training and evaluation.
+
+    cuDNN's attention kernel builds a plan for every new (batch, basket length) shape, and basket
+    length changes from batch to batch: measured on an H100 (base preset, bf16, B=256), the first
+    pass over 30 batches took 254 ms/step with it and 50 ms/step without, the same 27 ms/step once
+    every shape was seen. Without it PyTorch picks its flash / memory-efficient kernels.
+    """
+    torch.backends.cuda.enable_cudnn_sdp(False)
 
 
 def init_distributed(device_name: str) -> tuple[DistInfo, torch.device]:
@@ -42,8 +61,9 @@ def init_distributed(device_name: str) -> tuple[DistInfo, torch.device]:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     info = DistInfo(rank=rank, world_size=world_size, local_rank=local_rank)
-    device = resolve_device(device_name, local_rank)
+    device = resolve_device(device_name, local_rank, local_world_size)
     if info.enabled and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
