@@ -96,6 +96,7 @@ class CacheConfig:
     affinity_dim: int = 32
     half_life_weeks: float = 8.0  # decay of the customer history mean
     torch_threads: int = 1  # torch threads while building; fixed so two builds are byte-identical
+    chunk_rows: int = 524_288  # customer-state rows held in Python at once (memory flat as customers grow)
     graph: GraphConfig = field(default_factory=GraphConfig)
 
 

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from retail_sim.cache.build import build_cache
 from retail_sim.cache.customer_state import AFFINITY_COLUMNS, WEEK_KEY, decay_per_week
 from retail_sim.cache.tensor_cache import ARRAYS, TensorCache
+from retail_sim.config import apply
 from retail_sim.errors import UserError
 
 TRAIN_LAST = 14  # sample_config(): train weeks 1..14
@@ -206,9 +207,11 @@ def test_leak_free_and_byte_identical(cached_sample, sample_raw, tmp_path):
     assert np.array_equal(np.asarray(full.customer_state_n_baskets)[[rows_full[k] for k in ordered]],
                           np.asarray(part.customer_state_n_baskets)[[rows_part[k] for k in ordered]])
 
-    # two builds from the same input: byte-identical files (the manifests differ only in timings)
+    # two builds from the same input, the second streaming customer state in chunks of 1,000 rows
+    # (the first holds them in one chunk): byte-identical files (the manifests differ in timings)
     again = tmp_path / "again"
-    build_cache(cfg, cached_sample, out=again)
+    assert full.manifest["customer_state"]["rows"] > 10 * 1000
+    build_cache(apply(cfg, {"cache.chunk_rows": 1000}), cached_sample, out=again)
     for path in sorted(full.path.glob("*.npy")) + [full.path / "vocab.json"]:
         assert path.read_bytes() == (again / path.name).read_bytes(), path.name
 

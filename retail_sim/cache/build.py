@@ -215,18 +215,27 @@ def _customer_state(
     """Write customer_state.npy [R, 128], customer_state_keys.npy [R], customer_state_n_baskets.npy [R],
     segment_prior.npy [n_segments, 128]; return metrics."""
     ccfg = cfg.cache
-    rows = sqlfiles.run(con, "06_customer_weeks")
-    keys = rows["customer_idx"].astype(np.int64) * customer_state.WEEK_KEY + rows["week"].astype(np.int64)
-    if len(keys) > 1 and not (np.diff(keys) > 0).all():
-        raise AssertionError("06_customer_weeks rows must be unique and ordered by (customer_idx, week)")
-    n_rows = len(keys)
+    # 06_customer_weeks streamed in chunks of cache.chunk_rows: the affinity part goes straight to
+    # the memory-mapped array, Python keeps four scalars per row (keys, baskets, week, customer)
+    n_rows = sqlfiles.count(con, "06_customer_weeks")
     width = ccfg.history_dim + ccfg.affinity_dim
     state = np.lib.format.open_memmap(folder / "customer_state.npy", mode="w+", dtype=np.float32, shape=(n_rows, width))
-    state[:, ccfg.history_dim :] = customer_state.affinity(rows)
-    n_baskets = rows["b_baskets"].astype(np.int32)
-    row_week = rows["week"].astype(np.int64)
-    row_customer = rows["customer_idx"].astype(np.int64)
-    del rows
+    n_baskets = np.empty(n_rows, dtype=np.int32)
+    row_week = np.empty(n_rows, dtype=np.int64)
+    row_customer = np.empty(n_rows, dtype=np.int64)
+    done = 0
+    for rows in sqlfiles.stream(con, "06_customer_weeks", ccfg.chunk_rows):
+        part = slice(done, done + len(rows["week"]))
+        row_customer[part] = rows["customer_idx"]
+        row_week[part] = rows["week"]
+        n_baskets[part] = rows["b_baskets"]
+        state[part, ccfg.history_dim :] = customer_state.affinity(rows)
+        done = part.stop
+    if done != n_rows:
+        raise AssertionError(f"06_customer_weeks gave {done} rows in chunks, {n_rows} counted")
+    keys = row_customer * customer_state.WEEK_KEY + row_week
+    if n_rows > 1 and not (np.diff(keys) > 0).all():
+        raise AssertionError("06_customer_weeks rows must be unique and ordered by (customer_idx, week)")
 
     # history PCA: product rows weighted by their known-customer training lines (training products only)
     fit_idx = stats["product_idx"].astype(np.int64)
@@ -251,20 +260,24 @@ def _customer_state(
         acc.add_week(int(week), lines["customer_idx"].astype(np.int64), projected[lines["product_idx"].astype(np.int64)],
                      lines["n_lines"].astype(np.float64))
     state.flush()
-    if not np.isfinite(state).all():
-        raise AssertionError("customer_state: NaN or inf (a bug)")
+    # segment prior: mean training-week state of the segment's customers (rows with history);
+    # segments without such rows (and the anonymous segment) get the mean over all of them.
+    # Summed chunk by chunk in row order (the same float64 sums as one pass), checking for NaN/inf.
+    in_train = (row_week >= train_first) & (row_week <= train_last) & (n_baskets > 0)
+    sums = np.zeros((segments.N_SEGMENTS, width))
+    counts = np.zeros(segments.N_SEGMENTS)
+    for start in range(0, n_rows, ccfg.chunk_rows):
+        part = slice(start, min(start + ccfg.chunk_rows, n_rows))
+        block = np.asarray(state[part])
+        if not np.isfinite(block).all():
+            raise AssertionError("customer_state: NaN or inf (a bug)")
+        pick = np.flatnonzero(in_train[part])
+        seg_of_row = customer_segment[row_customer[part][pick]]
+        np.add.at(sums, seg_of_row, block[pick].astype(np.float64))
+        counts += np.bincount(seg_of_row, minlength=segments.N_SEGMENTS)
     shapes["customer_state"] = {"shape": [n_rows, width], "dtype": "float32"}
     _write(folder, "customer_state_keys", keys, shapes)
     _write(folder, "customer_state_n_baskets", n_baskets, shapes)
-
-    # segment prior: mean training-week state of the segment's customers (rows with history);
-    # segments without such rows (and the anonymous segment) get the mean over all of them
-    in_train = (row_week >= train_first) & (row_week <= train_last) & (n_baskets > 0)
-    seg_of_row = customer_segment[row_customer[in_train]]
-    train_rows = np.flatnonzero(in_train)
-    sums = np.zeros((segments.N_SEGMENTS, width))
-    np.add.at(sums, seg_of_row, np.asarray(state[train_rows], dtype=np.float64))
-    counts = np.bincount(seg_of_row, minlength=segments.N_SEGMENTS).astype(np.float64)
     overall = sums.sum(axis=0) / max(counts.sum(), 1.0)
     prior = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], overall)
     _write(folder, "segment_prior", prior.astype(np.float32), shapes)
@@ -272,7 +285,7 @@ def _customer_state(
         "rows": int(n_rows),
         "customers_with_rows": int(len(np.unique(row_customer))),
         "rows_with_history": int((n_baskets > 0).sum()),
-        "training_rows_in_prior": int(len(train_rows)),
+        "training_rows_in_prior": int(in_train.sum()),
         "week_key": customer_state.WEEK_KEY,
         "half_life_weeks": ccfg.half_life_weeks,
         "history_pca_explained_variance": round(explained / total_var, 4) if total_var > 0 else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,31 @@ def connect(cfg: Config, prepared: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def run(con: duckdb.DuckDBPyConnection, name: str, **variables: Any) -> dict[str, np.ndarray]:
-    """Run sql/cache/<name>.sql with DuckDB variables set; return its columns as numpy arrays."""
+def _query(con: duckdb.DuckDBPyConnection, name: str, variables: dict[str, Any]) -> str:
+    """Set the DuckDB variables and return the text of sql/cache/<name>.sql (no trailing ';')."""
     for key, value in variables.items():
         con.execute(f"set variable {key} = ?", [value])
-    table = con.sql((SQL_DIR / f"{name}.sql").read_text()).to_arrow_table()
+    return (SQL_DIR / f"{name}.sql").read_text().strip().rstrip(";")
+
+
+def _columns(table) -> dict[str, np.ndarray]:
     return {col: table.column(col).to_numpy(zero_copy_only=False) for col in table.column_names}
+
+
+def run(con: duckdb.DuckDBPyConnection, name: str, **variables: Any) -> dict[str, np.ndarray]:
+    """Run sql/cache/<name>.sql with DuckDB variables set; return its columns as numpy arrays."""
+    return _columns(con.sql(_query(con, name, variables)).to_arrow_table())
+
+
+def count(con: duckdb.DuckDBPyConnection, name: str, **variables: Any) -> int:
+    """Rows sql/cache/<name>.sql returns (DuckDB runs it without sending the rows)."""
+    return int(con.execute(f"select count(*) from ({_query(con, name, variables)})").fetchall()[0][0])
+
+
+def stream(con: duckdb.DuckDBPyConnection, name: str, chunk_rows: int, **variables: Any) -> Iterator[dict[str, np.ndarray]]:
+    """Run sql/cache/<name>.sql and yield its rows in order, as numpy columns of at most
+    `chunk_rows` rows each: Python holds one chunk at a time, DuckDB spills the rest."""
+    reader = con.sql(_query(con, name, variables)).to_arrow_reader(chunk_rows)
+    for batch in reader:
+        if batch.num_rows:
+            yield _columns(batch)
