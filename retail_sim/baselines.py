@@ -18,17 +18,14 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import torch
 
+from retail_sim.cache import sqlfiles
 from retail_sim.vocab import FIRST_PRODUCT_IDX
 
 BASELINES = ("popularity", "co_purchase", "own_history")
 EXCLUDED_SCORE = float("-inf")
-
-
-def popularity_counts(product_idx: np.ndarray, n_products: int) -> np.ndarray:
-    """[n] product ids of training-week (basket, product) rows -> [n_products] float64 counts."""
-    return np.bincount(np.asarray(product_idx, dtype=np.int64), minlength=n_products).astype(np.float64)
 
 
 @dataclass
@@ -63,45 +60,37 @@ class CoPurchase:
         return flat.reshape(n_baskets, self.n_products)
 
 
-def copurchase_counts(basket_id: np.ndarray, product_idx: np.ndarray, n_products: int,
-                      chunk_pairs: int = 20_000_000) -> CoPurchase:
-    """Co-purchase counts from (basket, product) rows (distinct per basket): entry (a, b), a != b,
-    = number of baskets holding both. Pairs are enumerated per chunk of baskets (at most
-    ~chunk_pairs pairs in memory at once)."""
-    basket_id = np.asarray(basket_id, dtype=np.int64)
-    product_idx = np.asarray(product_idx, dtype=np.int64)
-    order = np.lexsort((product_idx, basket_id))
-    basket_id, product_idx = basket_id[order], product_idx[order]
-    starts = np.flatnonzero(np.r_[True, basket_id[1:] != basket_id[:-1]]) if len(basket_id) else np.zeros(0, np.int64)
-    sizes = np.diff(np.r_[starts, len(basket_id)])
-    pair_cost = np.cumsum(sizes.astype(np.int64) ** 2)
-    codes, counts = [], []
-    first = 0
-    while first < len(starts):
-        last = int(np.searchsorted(pair_cost, (pair_cost[first - 1] if first else 0) + chunk_pairs, side="right"))
-        last = max(last, first + 1)
-        s, n = starts[first:last], sizes[first:last]
-        row_start = np.repeat(s, n)  # [rows] start of each row's basket
-        row_size = np.repeat(n, n)  # [rows] size of each row's basket
-        rows = np.arange(s[0], s[-1] + n[-1])
-        left = np.repeat(rows, row_size)  # each row paired with every row of its basket
-        offset = np.arange(len(left)) - np.repeat(np.cumsum(row_size) - row_size, row_size)
-        right = np.repeat(row_start, row_size) + offset
-        keep = left != right
-        code = product_idx[left[keep]] * n_products + product_idx[right[keep]]
-        uniq, cnt = np.unique(code, return_counts=True)
-        codes.append(uniq)
-        counts.append(cnt)
-        first = last
-    if codes:
-        uniq, inverse = np.unique(np.concatenate(codes), return_inverse=True)
-        total = np.bincount(inverse, weights=np.concatenate(counts))
-    else:
-        uniq, total = np.zeros(0, np.int64), np.zeros(0)
-    row, col = uniq // n_products, uniq % n_products  # uniq is sorted: rows ascending, columns within
-    indptr = np.r_[0, np.cumsum(np.bincount(row, minlength=n_products))].astype(np.int64)
-    return CoPurchase(indptr=indptr, indices=col.astype(np.int64), counts=total.astype(np.float64),
-                      n_products=n_products)
+def copurchase_from_pairs(product_a: np.ndarray, product_b: np.ndarray, n_baskets: np.ndarray,
+                          n_products: int) -> CoPurchase:
+    """Symmetric CSR co-purchase counts from unordered pair rows (product_a < product_b, n_baskets
+    holding both), as sql/cache/02_copurchase_pairs.sql returns them: entry (a, b) = entry (b, a)."""
+    a = np.asarray(product_a, dtype=np.int64)
+    b = np.asarray(product_b, dtype=np.int64)
+    rows, cols = np.concatenate([a, b]), np.concatenate([b, a])
+    counts = np.concatenate([n_baskets, n_baskets]).astype(np.float64)
+    order = np.lexsort((cols, rows))
+    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n_products))].astype(np.int64)
+    return CoPurchase(indptr=indptr, indices=cols[order], counts=counts[order], n_products=n_products)
+
+
+def training_counts(con: duckdb.DuckDBPyConnection, prepared: Path, train_weeks: list[int],
+                    n_products: int) -> tuple[np.ndarray, CoPurchase, int]:
+    """(popularity [n_products] float64, co-purchase counts, training lines) over the training weeks,
+    counted by DuckDB with the cache's SQL (sql/cache/01_product_stats, 02_copurchase_pairs), so
+    the training items never enter Python and DuckDB spills what does not fit its memory limit."""
+    con.execute("set variable items_glob = ?", [str(Path(prepared) / "items" / "*" / "*.parquet")])
+    # the `items` view of sql/prepared_views.sql, alone: evaluation needs no other view
+    con.execute("create or replace temp view items as select * replace (week::integer as week) "
+                "from read_parquet(getvariable('items_glob'), hive_partitioning = true)")
+    first, last = int(train_weeks[0]), int(train_weeks[1])
+    stats = sqlfiles.run(con, "01_product_stats", train_first=first, train_last=last)
+    popularity = np.zeros(n_products)
+    popularity[stats["product_idx"].astype(np.int64)] = stats["n_baskets"]
+    pairs = sqlfiles.run(con, "02_copurchase_pairs", first_week=first, last_week=last, min_baskets=1)
+    is_pair = pairs["product_a"] > 0
+    co = copurchase_from_pairs(pairs["product_a"][is_pair], pairs["product_b"][is_pair],
+                               pairs["n_baskets"][is_pair], n_products)
+    return popularity, co, int(stats["n_lines"].sum())
 
 
 @dataclass
@@ -130,6 +119,7 @@ with evaluated as (
     select basket_id, customer_idx, shop_date, shop_hour
     from read_parquet(getvariable('samples_glob'), hive_partitioning = true)
     where split = getvariable('split') and customer_idx > 0
+      and basket_id in (select basket_id from evaluated_baskets)
 ),
 earlier_items as (
     select customer_idx, shop_date, shop_hour, product_idx
@@ -147,35 +137,23 @@ final as (
 select basket_id, product_idx, n_baskets from final order by basket_id, product_idx
 """
 
-TRAINING_ITEMS_SQL = """
--- one row per (training-week basket, product)
-select basket_id, product_idx
-from read_parquet(getvariable('items_glob'), hive_partitioning = true)
-where week between getvariable('first_week') and getvariable('last_week')
-"""
-
-
-def own_history(con: duckdb.DuckDBPyConnection, prepared: Path, split: str) -> OwnHistory:
-    """OwnHistory of every basket of `split` (point-in-time; items of all splits count)."""
+def own_history(con: duckdb.DuckDBPyConnection, prepared: Path, split: str, basket_ids: np.ndarray) -> OwnHistory:
+    """OwnHistory of the baskets `basket_ids` [n] of `split` (point-in-time; items of all splits count).
+    Its size is the sum over those baskets of the products their customer bought before, which is
+    why `evaluate` scores a sample of baskets on a large split."""
     con.execute("set variable samples_glob = ?", [str(Path(prepared) / "samples" / "*" / "*" / "*.parquet")])
     con.execute("set variable items_glob = ?", [str(Path(prepared) / "items" / "*" / "*.parquet")])
     con.execute("set variable split = ?", [split])
-    table = con.sql(OWN_HISTORY_SQL).to_arrow_table()
+    con.register("evaluated_baskets", pa.table({"basket_id": np.asarray(basket_ids, dtype=np.int64)}))
+    try:
+        table = con.sql(OWN_HISTORY_SQL).to_arrow_table()
+    finally:
+        con.unregister("evaluated_baskets")
     return OwnHistory(
         basket_id=table.column("basket_id").to_numpy().astype(np.int64),
         product_idx=table.column("product_idx").to_numpy().astype(np.int64),
         n_baskets=table.column("n_baskets").to_numpy().astype(np.float64),
     )
-
-
-def training_items(con: duckdb.DuckDBPyConnection, prepared: Path, train_weeks: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(basket_id [n], product_idx [n]) of the training weeks' items."""
-    con.execute("set variable items_glob = ?", [str(Path(prepared) / "items" / "*" / "*.parquet")])
-    con.execute("set variable first_week = ?", [int(train_weeks[0])])
-    con.execute("set variable last_week = ?", [int(train_weeks[1])])
-    table = con.sql(TRAINING_ITEMS_SQL).to_arrow_table()
-    return (table.column("basket_id").to_numpy().astype(np.int64),
-            table.column("product_idx").to_numpy().astype(np.int64))
 
 
 def exclude_known(scores: torch.Tensor, product_ids: torch.Tensor) -> torch.Tensor:

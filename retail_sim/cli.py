@@ -208,15 +208,18 @@ def evaluate(
     out: Annotated[Path | None, typer.Option(help="Output folder (default: <checkpoint folder>/eval_<split>).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Baskets per evaluation batch (default: 256).")] = None,
+    max_baskets: Annotated[int | None, typer.Option(help="Score a fixed hashed sample of at most this many baskets of the split; 0 = all (default: 100000).")] = None,
     cpu_threads: Annotated[int | None, typer.Option(help="torch threads on CPU (default: torch's choice).")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Evaluate a checkpoint against popularity, co-purchase and own-history baselines."""
+    """Evaluate a checkpoint against popularity, co-purchase and own-history baselines.
+
+    On a split larger than --max-baskets a fixed sample of baskets (by a hash of the basket id) is scored: the own-history baseline holds one row per (basket, product the customer bought before), which for every basket of a full-size split would not fit in memory."""
     from retail_sim.evaluate import evaluate as run_evaluation
     from retail_sim.evaluate import print_report
 
     cfg = resolve(config, paths__prepared=prepared, train__device=device, train__eval_batch_size=batch_size,
-                  train__cpu_threads=cpu_threads)
+                  train__eval_max_baskets=max_baskets, train__cpu_threads=cpu_threads)
     tables = run_evaluation(cfg, checkpoint, Path(cfg.paths.prepared), split=split, group_by=group_by, out=out)
     print_report(tables)
     where = out if out is not None else checkpoint.parent / f"eval_{split}"

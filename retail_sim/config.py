@@ -161,6 +161,7 @@ class TrainConfig:
     checkpoint_every: int = 500  # also write last.pt every this many optimiser steps (0 = epoch ends only)
     bf16: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     eval_batch_size: int = 256  # batch size of `evaluate` and of the validation passes
+    eval_max_baskets: int = 100_000  # `evaluate` scores a fixed hashed sample of at most this many baskets (0 = all)
     cpu_threads: int = 0  # torch intra-op threads on CPU (0 = torch's default)
 
 

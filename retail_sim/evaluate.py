@@ -11,6 +11,7 @@ week), cold-start customers (is_unseen_in_train) vs the rest; a PNG of recall@10
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -24,17 +25,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import torch
 
-from retail_sim.baselines import (
-    BASELINES,
-    BaselineScorer,
-    copurchase_counts,
-    own_history,
-    popularity_counts,
-    training_items,
-)
+from retail_sim.baselines import BASELINES, BaselineScorer, own_history, training_counts
 from retail_sim.config import Config, apply
 from retail_sim.data.batch import AUXILIARY_TASKS, IGNORE_INDEX
 from retail_sim.data.codes import AUXILIARY_CODES
+from retail_sim.data.masking import evaluation_sample
 from retail_sim.errors import UserError
 from retail_sim.manifest import read_manifest
 from retail_sim.metrics import (
@@ -47,6 +42,7 @@ from retail_sim.metrics import (
 )
 from retail_sim.plot import line_chart
 from retail_sim.progress import log
+from retail_sim.sqlrun import connect
 from retail_sim.train.checkpoint import load_checkpoint
 from retail_sim.train.distributed import resolve_device
 from retail_sim.train.loop import autocast_context, build_model, cache_fingerprint
@@ -118,6 +114,7 @@ class Collector:
         }
         self.groups: list[str] = []
         self.group_index: dict[str, int] = {}
+        self.n_baskets = 0
 
     def group_id(self, key: Any) -> int:
         name = str(key)
@@ -197,17 +194,20 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "valida
     out.mkdir(parents=True, exist_ok=True)
 
     train_weeks = read_manifest(prepared)["config"]["splits"]["train_weeks"]
-    con = duckdb.connect()
-    if cfg.duckdb.threads:
-        con.execute(f"set threads = {int(cfg.duckdb.threads)}")
-    basket, product = training_items(con, prepared, train_weeks)
-    scorer = BaselineScorer(popularity_counts(product, model.n_products),
-                            copurchase_counts(basket, product, model.n_products),
-                            own_history(con, prepared, split))
-    majority = majority_classes(con, prepared)
+    con = connect(cfg, temp_directory=out / ".duckdb_tmp")
     flag_ids, flag_cold = basket_flags(con, prepared, split)
-    log(f"baselines ready: {len(basket):,} training items, {scorer.copurchase.nnz:,} co-purchase pairs, "
+    selected = evaluation_sample(flag_ids, cfg.train.eval_max_baskets, run_cfg.seed)
+    sampled = len(selected) < len(flag_ids)
+    if sampled:
+        log(f"scoring a fixed sample of {len(selected):,} of the {len(flag_ids):,} {split} baskets "
+            f"(train.eval_max_baskets / --max-baskets; 0 scores all)")
+    popularity, copurchase, n_lines = training_counts(con, prepared, train_weeks, model.n_products)
+    scorer = BaselineScorer(popularity, copurchase, own_history(con, prepared, split, selected))
+    majority = majority_classes(con, prepared)
+    log(f"baselines ready: {n_lines:,} training lines, {scorer.copurchase.nnz:,} co-purchase pairs, "
         f"{len(scorer.history.basket_id):,} own-history rows ({time.perf_counter() - started:.1f}s)")
+    con.close()
+    shutil.rmtree(out / ".duckdb_tmp", ignore_errors=True)
 
     dataset = WorldModelDataset(prepared, split=split, max_seq_len=run_cfg.splits.max_seq_len,
                                 mask_prob=run_cfg.masking.mask_prob, enable_auxiliary_tasks=True,
@@ -217,9 +217,18 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "valida
     for i, (key, batch) in enumerate(loader):
         if max_batches and i >= max_batches:
             break
+        if sampled:
+            ids = batch.basket_id.cpu().numpy()
+            pos = np.minimum(np.searchsorted(selected, ids), len(selected) - 1)
+            keep = selected[pos] == ids
+            if not keep.any():
+                continue
+            if not keep.all():
+                batch = batch.select(torch.from_numpy(np.flatnonzero(keep)))
         group = col.group_id(key)
         ranks, rows, aux_out = score_batch(model, batch, scorer, device, cfg.train.bf16)
         basket_ids = batch.basket_id.cpu().numpy()
+        col.n_baskets += len(basket_ids)
         pos = np.clip(np.searchsorted(flag_ids, basket_ids), 0, max(len(flag_ids) - 1, 0))
         cold = flag_cold[pos] & (flag_ids[pos] == basket_ids) if len(flag_ids) else np.zeros(len(basket_ids), bool)
         for name, r in ranks.items():
@@ -293,7 +302,8 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "valida
                {name: [recall10[name][i] for i in order] for name in SCORERS},
                title=f"recall@10 by {group_by} ({split})", y_label="recall@10")
     summary = {"checkpoint": str(checkpoint), "split": split, "group_by": group_by, "step": ckpt["step"],
-               "n_items": int(len(groups)), "n_groups": len(col.groups),
+               "n_items": int(len(groups)), "n_groups": len(col.groups), "n_baskets": col.n_baskets,
+               "n_baskets_in_split": int(len(flag_ids)), "max_baskets": cfg.train.eval_max_baskets,
                "seconds": round(time.perf_counter() - started, 3), "overall": tables["overall"].to_pylist()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return tables

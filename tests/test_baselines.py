@@ -18,9 +18,9 @@ import torch
 from retail_sim.baselines import (
     BaselineScorer,
     OwnHistory,
-    copurchase_counts,
+    copurchase_from_pairs,
     own_history,
-    popularity_counts,
+    training_counts,
 )
 from retail_sim.metrics import grouped_ranking_metrics, macro_f1, ranking_metrics, target_ranks
 from retail_sim.vocab import MASK_IDX, PAD_IDX
@@ -30,21 +30,44 @@ TRAIN_BASKET = np.array([1, 1, 1, 2, 2, 3, 3, 4])
 TRAIN_PRODUCT = np.array([3, 4, 5, 3, 4, 3, 6, 7])
 
 
-def test_popularity_counts():
-    assert popularity_counts(TRAIN_PRODUCT, V).tolist() == [0, 0, 0, 3, 2, 1, 1, 1]
+POPULARITY = np.array([0, 0, 0, 3, 2, 1, 1, 1], dtype=np.float64)
+PAIRS = [(3, 4, 2), (3, 5, 1), (4, 5, 1), (3, 6, 1)]
 
 
-@pytest.mark.parametrize("chunk_pairs", [1, 5, 10_000])
-def test_copurchase_counts(chunk_pairs):
-    co = copurchase_counts(TRAIN_BASKET, TRAIN_PRODUCT, V, chunk_pairs=chunk_pairs)
-    dense = co.to_dense()
+def expected_copurchase() -> torch.Tensor:
     expected = torch.zeros(V, V, dtype=torch.float64)
-    for a, b, n in [(3, 4, 2), (3, 5, 1), (4, 5, 1), (3, 6, 1)]:
+    for a, b, n in PAIRS:
         expected[a, b] = expected[b, a] = n
-    assert torch.equal(dense, expected)
+    return expected
+
+
+def test_copurchase_from_pairs():
+    a, b, n = (np.array(col) for col in zip(*PAIRS, strict=True))
+    co = copurchase_from_pairs(a, b, n, V)
+    assert torch.equal(co.to_dense(), expected_copurchase())
+    assert co.nnz == 8 and all((np.diff(co.indices[lo:hi]) > 0).all() for lo, hi in zip(co.indptr[:-1], co.indptr[1:], strict=True))
     # basket scores: basket 0 sees {3, 4} -> row 3 + row 4; basket 1 sees {6}
     scores = co.basket_scores(np.array([0, 0, 1]), np.array([3, 4, 6]), 2)
     assert scores.tolist() == [[0, 0, 0, 2, 2, 2, 1, 0], [0, 0, 0, 1, 0, 0, 0, 0]]
+
+
+def test_training_counts_in_duckdb(tmp_path):
+    """The hand-made training baskets (week 1) plus a week-2 basket outside the training weeks."""
+    basket = np.r_[TRAIN_BASKET, 5, 5]
+    product = np.r_[TRAIN_PRODUCT, 3, 7]
+    week = np.r_[np.ones(len(TRAIN_BASKET), int), 2, 2]
+    for w in (1, 2):
+        folder = tmp_path / "items" / f"week={w}"
+        folder.mkdir(parents=True)
+        keep = week == w
+        pq.write_table(pa.table({"basket_id": basket[keep], "product_idx": product[keep],
+                                 "customer_idx": np.zeros(keep.sum(), int), "unit_price": np.ones(keep.sum())}),
+                       folder / "part-0.parquet")
+    import duckdb
+
+    popularity, co, n_lines = training_counts(duckdb.connect(), tmp_path, [1, 1], V)
+    assert popularity.tolist() == POPULARITY.tolist() and n_lines == len(TRAIN_BASKET)
+    assert torch.equal(co.to_dense(), expected_copurchase())
 
 
 def test_target_ranks_break_ties_towards_lower_id():
@@ -79,8 +102,8 @@ def test_scorer_ranks_by_hand():
     history = OwnHistory(
         basket_id=np.array([200, 200]), product_idx=np.array([6, 7]), n_baskets=np.array([2.0, 1.0])
     )
-    scorer = BaselineScorer(popularity_counts(TRAIN_PRODUCT, V),
-                            copurchase_counts(TRAIN_BASKET, TRAIN_PRODUCT, V), history)
+    a, b, n = (np.array(col) for col in zip(*PAIRS, strict=True))
+    scorer = BaselineScorer(POPULARITY, copurchase_from_pairs(a, b, n, V), history)
     # basket 100: visible {4}, hidden 5 (anonymous: no history); basket 200: visible {3}, hidden 6
     product_ids = torch.tensor([[4, MASK_IDX, PAD_IDX], [3, MASK_IDX, PAD_IDX]])
     scores = scorer.scores(product_ids, np.array([100, 200]))
@@ -126,7 +149,7 @@ def test_own_history_sql_is_point_in_time(tmp_path):
     pq.write_table(samples, folder / "part-0.parquet")
     import duckdb
 
-    hist = own_history(duckdb.connect(), tmp_path, "validation")
+    hist = own_history(duckdb.connect(), tmp_path, "validation", np.array([20, 21, 22, 30, 40]))
     rows = list(zip(hist.basket_id.tolist(), hist.product_idx.tolist(), hist.n_baskets.tolist(), strict=True))
     assert rows == [
         (20, 6, 2.0), (20, 7, 1.0),  # baskets 10 and 11 only (21 is not strictly earlier)
@@ -135,3 +158,6 @@ def test_own_history_sql_is_point_in_time(tmp_path):
     ]
     row, product, count = hist.lookup(np.array([22, 30, 20]))
     assert row.tolist() == [0, 0, 0, 0, 2, 2] and product.tolist() == [3, 4, 6, 7, 6, 7]
+    # only the baskets asked for (evaluate's sample)
+    part = own_history(duckdb.connect(), tmp_path, "validation", np.array([21, 40]))
+    assert part.basket_id.tolist() == [21, 21] and part.product_idx.tolist() == [6, 7]

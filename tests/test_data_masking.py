@@ -11,6 +11,7 @@ from retail_sim.data.masking import (
     apply_kinds,
     assign_kinds,
     choose_positions,
+    evaluation_sample,
     mask_baskets,
     masked_lists,
     trip_hidden,
@@ -154,3 +155,19 @@ def test_flat_slot_masking_equals_per_batch_masking():
             mine = np.zeros(t1 - t0, dtype=bool)
             mine[chosen[(chosen >= t0) & (chosen < t1)] - t0] = True
             assert (mine.reshape(-1, S) == ref.chosen).all()
+
+
+def test_evaluation_sample_is_fixed_nested_and_order_free():
+    ids = np.arange(1_000, 11_000, 3, dtype=np.int64)  # 3,334 baskets
+    assert np.array_equal(evaluation_sample(ids, 0, seed=7), ids)  # 0 = all
+    assert np.array_equal(evaluation_sample(ids[::-1], 5_000, seed=7), ids)  # under the cap: all, sorted
+    small, large = evaluation_sample(ids, 300, seed=7), evaluation_sample(ids, 1_000, seed=7)
+    assert len(small) == 300 and len(large) == 1_000
+    assert np.all(np.diff(small) > 0) and np.isin(small, ids).all()
+    assert np.isin(small, large).all()  # a larger cap keeps every basket of a smaller one
+    shuffled = np.random.default_rng(0).permutation(ids)
+    assert np.array_equal(evaluation_sample(shuffled, 300, seed=7), small)  # order does not matter
+    assert not np.array_equal(evaluation_sample(ids, 300, seed=8), small)  # the seed does
+    # uniform: the sample's ids spread over the whole range (each tenth holds 30 +- 15)
+    counts = np.histogram(small, bins=10, range=(1_000, 11_000))[0]
+    assert counts.min() >= 15 and counts.max() <= 45

@@ -3,6 +3,8 @@ the breakdowns add up, the files and the plot are written."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,6 +31,7 @@ def write_items(folder, tables: list[pa.Table]) -> None:
         "shop_hour": t.column("shop_hour").take(rep),
         "customer_idx": t.column("customer_idx").take(rep),
         "product_idx": pc.list_flatten(t.column("product_idx")),
+        "unit_price": pa.array(np.ones(len(rep))),  # read by the cache SQL the baselines share
     })
     week = t.column("week").to_numpy()[rep]
     for w in np.unique(week):
@@ -96,3 +99,17 @@ def test_evaluate_is_deterministic_and_groups_by_hour(trained):
     assert a["overall"].equals(b["overall"])
     hours = a["by_hour"].column("hour").to_pylist()
     assert all(len(h) == len("2006-06-19 08:00") for h in hours)
+
+
+def test_evaluate_scores_a_fixed_sample_of_baskets(trained):
+    cfg, prepared, root = trained
+    capped = apply(cfg, {"train.eval_max_baskets": 30})
+    tables = evaluate(capped, root / "run" / "best.pt", prepared, split="validation", group_by="week",
+                      out=root / "eval_sample", cache=FakeCache())
+    summary = json.loads((root / "eval_sample" / "summary.json").read_text())
+    assert summary["n_baskets"] == 30 and summary["n_baskets_in_split"] == 80
+    n_items = tables["overall"].column("n_items").to_pylist()
+    assert len(set(n_items)) == 1 and 30 <= n_items[0] < 80  # >= 1 hidden item per scored basket
+    again = evaluate(capped, root / "run" / "best.pt", prepared, split="validation", group_by="week",
+                     out=root / "eval_sample_again", cache=FakeCache())
+    assert tables["overall"].equals(again["overall"])

@@ -63,6 +63,10 @@ class WorldModelBatch:
     def to(self, device, non_blocking: bool = True) -> WorldModelBatch:
         return self._map(lambda t: t.to(device, non_blocking=non_blocking))
 
+    def select(self, rows) -> WorldModelBatch:
+        """The batch of baskets `rows` (indices or a bool mask over B); every field keeps its layout."""
+        return self._map(lambda t: t[rows])
+
     def pin_memory(self) -> WorldModelBatch:
         return self._map(lambda t: t.pin_memory())
 

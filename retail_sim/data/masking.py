@@ -16,7 +16,7 @@ from retail_sim.data.batch import IGNORE_INDEX
 from retail_sim.vocab import FIRST_PRODUCT_IDX, MASK_IDX, PAD_IDX
 
 # stream tags: independent draws for each decision
-CHOOSE, PICK, TRIP = 1, 2, 5
+CHOOSE, PICK, TRIP, SAMPLE = 1, 2, 5, 7
 EVAL_EPOCH = -1  # the epoch evaluation masks are drawn for
 
 KEEP, MASK_TOKEN, RANDOM_TOKEN, UNCHANGED = 0, 1, 2, 3  # kind of each position
@@ -40,6 +40,19 @@ def basket_keys(basket_id: np.ndarray, seed: int, epoch: int, stream: int) -> np
     with np.errstate(over="ignore"):
         key = _splitmix(np.full(1, head, dtype=np.uint64))
         return _splitmix(np.asarray(basket_id, dtype=np.int64).view(np.uint64) ^ key)
+
+
+def evaluation_sample(basket_id: np.ndarray, max_baskets: int, seed: int) -> np.ndarray:
+    """The baskets `evaluate` scores: every one when max_baskets is 0 or not exceeded, else the
+    max_baskets with the smallest hash key of (seed, basket id) — a uniform sample that depends on
+    neither order nor batching, and a larger cap keeps every basket of a smaller one.
+    basket_id [n] distinct -> sorted [min(n, max_baskets)] int64."""
+    ids = np.unique(np.asarray(basket_id, dtype=np.int64))
+    if max_baskets <= 0 or len(ids) <= max_baskets:
+        return ids
+    keys = basket_keys(ids, seed, EVAL_EPOCH, SAMPLE)
+    pick = np.argsort(keys, kind="stable")[:max_baskets]
+    return np.sort(ids[pick])
 
 
 def uniforms(basket_id: np.ndarray, seed: int, epoch: int, stream: int, width: int | None = None) -> np.ndarray:
