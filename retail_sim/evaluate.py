@@ -102,6 +102,13 @@ def basket_flags(con: duckdb.DuckDBPyConnection, prepared: Path, split: str) -> 
     return t.column("basket_id").to_numpy().astype(np.int64), t.column("cold").to_numpy(zero_copy_only=False).astype(bool)
 
 
+def sorted_lookup(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where ids [n] sit in the sorted array keys: (found [n] bool, position [n], clipped into keys)."""
+    pos = np.clip(np.searchsorted(keys, ids), 0, max(len(keys) - 1, 0))
+    found = keys[pos] == ids if len(keys) else np.zeros(len(ids), dtype=bool)
+    return found, pos
+
+
 class Collector:
     """Per-item ranks and per-basket auxiliary predictions, with their group and segment."""
 
@@ -218,9 +225,7 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "valida
         if max_batches and i >= max_batches:
             break
         if sampled:
-            ids = batch.basket_id.cpu().numpy()
-            pos = np.minimum(np.searchsorted(selected, ids), len(selected) - 1)
-            keep = selected[pos] == ids
+            keep, _ = sorted_lookup(selected, batch.basket_id.cpu().numpy())
             if not keep.any():
                 continue
             if not keep.all():
@@ -229,8 +234,8 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "valida
         ranks, rows, aux_out = score_batch(model, batch, scorer, device, cfg.train.bf16)
         basket_ids = batch.basket_id.cpu().numpy()
         col.n_baskets += len(basket_ids)
-        pos = np.clip(np.searchsorted(flag_ids, basket_ids), 0, max(len(flag_ids) - 1, 0))
-        cold = flag_cold[pos] & (flag_ids[pos] == basket_ids) if len(flag_ids) else np.zeros(len(basket_ids), bool)
+        found, pos = sorted_lookup(flag_ids, basket_ids)
+        cold = found & flag_cold[pos] if len(flag_ids) else found
         for name, r in ranks.items():
             col.ranks[name].append(r)
         col.item_group.append(np.full(len(rows), group))

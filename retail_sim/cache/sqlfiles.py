@@ -27,8 +27,7 @@ def connect(cfg: Config, prepared: Path) -> duckdb.DuckDBPyConnection:
 
 def _query(con: duckdb.DuckDBPyConnection, name: str, variables: dict[str, Any]) -> str:
     """Set the DuckDB variables and return the text of sql/cache/<name>.sql (no trailing ';')."""
-    for key, value in variables.items():
-        con.execute(f"set variable {key} = ?", [value])
+    sqlrun.set_variables(con, variables)
     return (SQL_DIR / f"{name}.sql").read_text().strip().rstrip(";")
 
 
