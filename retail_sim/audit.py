@@ -16,7 +16,7 @@ import duckdb
 from retail_sim.config import Config, from_dict
 from retail_sim.errors import UserError
 from retail_sim.manifest import read_manifest
-from retail_sim.prepare import split_variables
+from retail_sim.prepare import history_variables, split_variables
 from retail_sim.sqlrun import SQL_DIR, connect, run_file, set_variables, sql_file
 
 AUDIT_DIR = SQL_DIR / "audits"
@@ -37,7 +37,8 @@ def open_prepared(prepared: Path, cfg: Config | None = None):
     manifest = read_manifest(prepared)
     built_with = from_dict(manifest["config"])
     con = connect(cfg or built_with)
-    set_variables(con, {"prepared": str(Path(prepared).resolve()), **split_variables(built_with)})
+    set_variables(con, {"prepared": str(Path(prepared).resolve()), **split_variables(built_with),
+                        **history_variables(built_with)})
     run_file(con, "prepared_views.sql")
     return con
 

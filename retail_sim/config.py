@@ -58,6 +58,16 @@ class SplitsConfig:
 
 
 @dataclass
+class HistoryConfig:
+    """Per-(customer, product) purchase history: the event log `splits` writes (history/) and the
+    top-k products each sample carries (history_ids / history_features)."""
+
+    k: int = 128  # products per sample: the customer's top-k by decayed count
+    decay: float = 0.95  # weight per week of age; ranks the products and gives feature 0
+    short_decay: float = 0.8  # a faster decay for feature 1
+
+
+@dataclass
 class DuckDBConfig:
     memory_limit: str = "8GB"  # safe on a 24 GB machine; DuckDB spills past it
     threads: int = 0  # 0 = DuckDB's default (all cores)
@@ -193,6 +203,7 @@ class Config:
     calendar: CalendarConfig = field(default_factory=CalendarConfig)
     splits: SplitsConfig = field(default_factory=SplitsConfig)
     duckdb: DuckDBConfig = field(default_factory=DuckDBConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     auxiliary: AuxiliaryConfig = field(default_factory=AuxiliaryConfig)
@@ -290,6 +301,9 @@ def validate(cfg: Config) -> Config:
         raise UserError(
             f"splits.bucket_edges = {edges}: must be increasing and end at splits.max_seq_len ({s.max_seq_len})"
         )
+    h = cfg.history
+    if h.k < 1 or not (0 < h.decay < 1 and 0 < h.short_decay < 1):
+        raise UserError("history: need k >= 1 and 0 < decay, short_decay < 1")
     if cfg.calendar.weeks_per_year < 1:
         raise UserError("calendar.weeks_per_year must be >= 1")
     m = cfg.masking

@@ -55,6 +55,15 @@ def split_variables(cfg: Config) -> dict[str, Any]:
     }
 
 
+def history_variables(cfg: Config, audit_baskets: int = 2000) -> dict[str, Any]:
+    """Variables of sql/12_history.sql and sql/audits/11_history.sql."""
+    h = cfg.history
+    return {
+        "history_k": h.k, "history_decay": h.decay, "history_short_decay": h.short_decay,
+        "origin_date": dt.date.fromisoformat(cfg.calendar.origin_date), "history_audit_baskets": audit_baskets,
+    }
+
+
 def week_of(shop_week: int, cfg: Config) -> int:
     """Fiscal YYYYWW -> week index (200607 -> 1 by default); independent of which weeks exist."""
     cal = cfg.calendar
@@ -153,6 +162,8 @@ def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
             run_file(con, "08_baskets.sql")
         with stage("09-10 samples by slice of weeks", durations):
             _write_samples(con, cfg, work)
+        with stage("12 purchase history by slice of customers", durations):
+            _write_history(con, cfg, work)
         with stage("11 vocab, items, prices, rejects files", durations):
             set_variables(con, {"out": str(work)})
             run_file(con, "11_outputs.sql")
@@ -217,6 +228,21 @@ def _write_samples(con, cfg: Config, work: Path) -> None:
             run_file(con, "10_write_samples.sql")
         log(f"  weeks {first}-{last}: {len(parts)} files")
     con.execute("drop table if exists slice_samples")
+
+
+def _write_history(con, cfg: Config, work: Path) -> None:
+    """history/part-NNNN.parquet: the event log of sql/12_history.sql, one slice of customers
+    (at most splits.items_per_slice items) per part, so each slice's window sort stays in memory."""
+    (work / "history").mkdir()
+    counts = con.execute(
+        "select customer_idx, count(*) from items where customer_idx > 0 group by 1 order by 1"
+    ).fetchall()
+    set_variables(con, history_variables(cfg))
+    for n, (first, last) in enumerate(week_slices(counts, cfg.splits.items_per_slice)):
+        set_variables(con, {"slice_first": first, "slice_last": last,
+                            "target": str(work / "history" / f"part-{n:04d}.parquet")})
+        run_file(con, "12_history.sql")
+        log(f"  customers {first}-{last}: history part {n}")
 
 
 def _accounting(con) -> dict[str, Any]:
