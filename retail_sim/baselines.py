@@ -1,12 +1,18 @@
 """Masked-item baselines scored on the same hidden items as the model.
 
 - popularity: product counts over the training weeks' items (baskets containing the product);
-- co-purchase: for a basket, the sum over its visible items v of C[v, candidate], where C counts
+- co_purchase: for a basket, the sum over its visible items v of C[v, candidate], where C counts
   the training-week baskets holding both products;
-- own history: the customer's count of earlier baskets (strictly earlier (shop_date, shop_hour),
-  any split) holding the candidate; anonymous / cold-start customers have none.
-Co-purchase and own history add popularity / (max popularity + 1) < 1 to their integer counts, so
-equal counts are ordered by popularity and an all-zero row falls back to popularity.
+- own_history: the customer's count of earlier baskets (strictly earlier (shop_date, shop_hour),
+  any split) holding the candidate; anonymous customers and first baskets have none;
+- decayed_history: the same baskets, each weighted by history.decay ^ (age in weeks);
+- history_co_purchase: alpha * the candidate's share of the customer's decayed count + (1 - alpha)
+  * the mean over the visible items v of the cosine-normalised co-purchase C[v, c] / sqrt(pop v
+  * pop c); alpha is chosen on the validation split (evaluate.py).
+The history baselines read the purchase-history index (data/history.py: the as-of rule the
+loader uses, untruncated). Co-purchase and the history counts add popularity / (max popularity
++ 1) < 1, so equal counts are ordered by popularity and an all-zero row falls back to popularity;
+the two [0, 1] scores (decayed_history's is shifted to [1, ...)) add it times 1e-6.
 Every scorer (the model too) excludes the special ids and the basket's visible items: products
 are distinct within a basket, so neither can be a hidden item.
 """
@@ -18,13 +24,14 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 import torch
 
 from retail_sim.cache import sqlfiles
+from retail_sim.data.history import HOURS_PER_WEEK, HistoryIndex, candidates
 from retail_sim.vocab import FIRST_PRODUCT_IDX
 
-BASELINES = ("popularity", "co_purchase", "own_history")
+BASELINES = ("popularity", "co_purchase", "own_history", "decayed_history", "history_co_purchase")
+ALPHA_GRID = tuple(round(0.1 * i, 1) for i in range(11))  # history_co_purchase weights tried on validation
 EXCLUDED_SCORE = float("-inf")
 
 
@@ -41,6 +48,12 @@ class CoPurchase:
     @property
     def nnz(self) -> int:
         return len(self.indices)
+
+    def cosine(self, popularity: np.ndarray) -> CoPurchase:
+        """The same pairs with counts C[a, b] / sqrt(pop a * pop b) (cosine of the basket sets)."""
+        rows = np.repeat(np.arange(self.n_products), np.diff(self.indptr))
+        norm = np.sqrt(np.maximum(popularity[rows], 1.0) * np.maximum(popularity[self.indices], 1.0))
+        return CoPurchase(self.indptr, self.indices, self.counts / norm, self.n_products)
 
     def to_dense(self) -> torch.Tensor:
         dense = torch.zeros(self.n_products, self.n_products, dtype=torch.float64)
@@ -93,69 +106,6 @@ def training_counts(con: duckdb.DuckDBPyConnection, prepared: Path, train_weeks:
     return popularity, co, int(stats["n_lines"].sum())
 
 
-@dataclass
-class OwnHistory:
-    """Sparse rows (basket_id sorted, product_idx, n_baskets): for each evaluated basket of a known
-    customer, how many of the customer's strictly earlier baskets held the product."""
-
-    basket_id: np.ndarray  # [n] int64, sorted
-    product_idx: np.ndarray  # [n] int64
-    n_baskets: np.ndarray  # [n] float64
-
-    def lookup(self, basket_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """basket_ids [B] -> (row [k] in 0..B-1, product_idx [k], n_baskets [k]) of those baskets."""
-        basket_ids = np.asarray(basket_ids, dtype=np.int64)
-        lo = np.searchsorted(self.basket_id, basket_ids, side="left")
-        hi = np.searchsorted(self.basket_id, basket_ids, side="right")
-        n = hi - lo
-        row = np.repeat(np.arange(len(basket_ids)), n)
-        idx = np.repeat(lo, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
-        return row, self.product_idx[idx], self.n_baskets[idx]
-
-
-OWN_HISTORY_SQL = """
--- one row per (evaluated basket of a known customer, product bought in a strictly earlier basket)
-with evaluated as (
-    select basket_id, customer_idx, shop_date, shop_hour
-    from read_parquet(getvariable('samples_glob'), hive_partitioning = true)
-    where split = getvariable('split') and customer_idx > 0
-      and basket_id in (select basket_id from evaluated_baskets)
-),
-earlier_items as (
-    select customer_idx, shop_date, shop_hour, product_idx
-    from read_parquet(getvariable('items_glob'), hive_partitioning = true)
-    where customer_idx > 0
-),
-final as (
-    select e.basket_id, i.product_idx, count(*) as n_baskets
-    from evaluated e
-    join earlier_items i
-      on i.customer_idx = e.customer_idx
-     and (i.shop_date < e.shop_date or (i.shop_date = e.shop_date and i.shop_hour < e.shop_hour))
-    group by e.basket_id, i.product_idx
-)
-select basket_id, product_idx, n_baskets from final order by basket_id, product_idx
-"""
-
-def own_history(con: duckdb.DuckDBPyConnection, prepared: Path, split: str, basket_ids: np.ndarray) -> OwnHistory:
-    """OwnHistory of the baskets `basket_ids` [n] of `split` (point-in-time; items of all splits count).
-    Its size is the sum over those baskets of the products their customer bought before, which is
-    why `evaluate` scores a sample of baskets on a large split."""
-    con.execute("set variable samples_glob = ?", [str(Path(prepared) / "samples" / "*" / "*" / "*.parquet")])
-    con.execute("set variable items_glob = ?", [str(Path(prepared) / "items" / "*" / "*.parquet")])
-    con.execute("set variable split = ?", [split])
-    con.register("evaluated_baskets", pa.table({"basket_id": np.asarray(basket_ids, dtype=np.int64)}))
-    try:
-        table = con.sql(OWN_HISTORY_SQL).to_arrow_table()
-    finally:
-        con.unregister("evaluated_baskets")
-    return OwnHistory(
-        basket_id=table.column("basket_id").to_numpy().astype(np.int64),
-        product_idx=table.column("product_idx").to_numpy().astype(np.int64),
-        n_baskets=table.column("n_baskets").to_numpy().astype(np.float64),
-    )
-
-
 def exclude_known(scores: torch.Tensor, product_ids: torch.Tensor) -> torch.Tensor:
     """scores [B, V] with the special ids and each basket's visible products ([B, S] ids, MASK at
     hidden positions) set to -inf (in place, returned)."""
@@ -165,28 +115,64 @@ def exclude_known(scores: torch.Tensor, product_ids: torch.Tensor) -> torch.Tens
     return scores
 
 
+@dataclass
+class HistoryScores:
+    """The untruncated purchase history of a batch's baskets as dense rows."""
+
+    count: torch.Tensor  # [B, V] float64: earlier baskets holding the product
+    decayed: torch.Tensor  # [B, V] float64: Σ history.decay ^ (age in weeks) over them
+
+
+def history_scores(index: HistoryIndex, customer_idx: np.ndarray, shop_ts: np.ndarray, n_products: int) -> HistoryScores:
+    """HistoryScores of baskets (customer_idx [B], shop_ts [B] hours since the calendar origin)."""
+    b = len(customer_idx)
+    cand = candidates(index, customer_idx, shop_ts)
+    count = np.zeros((b, n_products))
+    decayed = np.zeros((b, n_products))
+    count[cand.row, cand.product] = index.cum_baskets[cand.event]
+    factor = np.exp(np.log(index.decay) * np.asarray(shop_ts, dtype=np.float64)[cand.row] / HOURS_PER_WEEK)
+    decayed[cand.row, cand.product] = index.cum_decay[cand.event, 0] * factor
+    return HistoryScores(torch.from_numpy(count), torch.from_numpy(decayed))
+
+
 class BaselineScorer:
     """Scores [B, V] per baseline for the baskets of one batch."""
 
-    def __init__(self, popularity: np.ndarray, copurchase: CoPurchase, history: OwnHistory):
+    def __init__(self, popularity: np.ndarray, copurchase: CoPurchase, history: HistoryIndex, alpha: float = 0.5):
         self.popularity = torch.from_numpy(popularity.astype(np.float64))
         self.tiebreak = self.popularity / (self.popularity.max() + 1.0)  # [V] in [0, 1)
         self.copurchase = copurchase
+        self.cosine = copurchase.cosine(popularity)
         self.history = history
+        self.alpha = alpha
         self.n_products = len(popularity)
 
-    def scores(self, product_ids: torch.Tensor, basket_ids: np.ndarray) -> dict[str, torch.Tensor]:
-        """product_ids [B, S] (MASK at hidden positions, PAD 0), basket_ids [B] -> name -> [B, V] float64."""
+    def parts(self, product_ids: torch.Tensor, customer_idx: np.ndarray, shop_ts: np.ndarray):
+        """(co-purchase sums [B, V], mean cosine co-purchase [B, V], HistoryScores) of a batch."""
         b = product_ids.shape[0]
         ids = product_ids.cpu().numpy()
         vis_row, vis_pos = np.nonzero(ids >= FIRST_PRODUCT_IDX)  # visible items (MASK/PAD excluded)
-        co = torch.from_numpy(self.copurchase.basket_scores(vis_row, ids[vis_row, vis_pos], b))  # [B, V]
-        row, product, count = self.history.lookup(basket_ids)
-        hist = torch.zeros(b, self.n_products, dtype=torch.float64)
-        hist.index_put_((torch.from_numpy(row), torch.from_numpy(product)), torch.from_numpy(count), accumulate=True)
+        vis = ids[vis_row, vis_pos]
+        co = torch.from_numpy(self.copurchase.basket_scores(vis_row, vis, b))
+        n_visible = torch.from_numpy(np.bincount(vis_row, minlength=b).astype(np.float64)).clamp(min=1)
+        cos = torch.from_numpy(self.cosine.basket_scores(vis_row, vis, b)) / n_visible.unsqueeze(1)
+        return co, cos, history_scores(self.history, customer_idx, shop_ts, self.n_products)
+
+    def blend(self, cos: torch.Tensor, hist: HistoryScores, alpha: float) -> torch.Tensor:
+        """history_co_purchase [B, V]: alpha * decayed share + (1 - alpha) * mean cosine co-purchase."""
+        total = hist.decayed.sum(dim=1, keepdim=True).clamp(min=1e-300)
+        return alpha * hist.decayed / total + (1 - alpha) * cos + 1e-6 * self.tiebreak
+
+    def scores(self, product_ids: torch.Tensor, customer_idx: np.ndarray, shop_ts: np.ndarray) -> dict[str, torch.Tensor]:
+        """product_ids [B, S] (MASK at hidden positions, PAD 0), customer_idx [B], shop_ts [B] ->
+        name -> [B, V] float64, special ids and visible products at -inf."""
+        b = product_ids.shape[0]
+        co, cos, hist = self.parts(product_ids, customer_idx, shop_ts)
         out = {
             "popularity": self.popularity.unsqueeze(0).expand(b, -1).clone(),
             "co_purchase": co + self.tiebreak,
-            "own_history": hist + self.tiebreak,
+            "own_history": hist.count + self.tiebreak,
+            "decayed_history": torch.where(hist.count > 0, 1.0 + hist.decayed, 0.0) + 1e-6 * self.tiebreak,
+            "history_co_purchase": self.blend(cos, hist, self.alpha),
         }
         return {name: exclude_known(s, product_ids) for name, s in out.items()}

@@ -152,6 +152,9 @@ class ModelConfig:
     product_input: str = "cache"  # "cache" (T2 from the batch) or "learned" (embedding of product_ids)
     ff_mult: int = 4  # feed-forward width = ff_mult * d_model
     item_head: str = "linear"  # "linear" (d_model -> vocab) or "tied" (W h . product embedding + bias)
+    history: str = "bias"  # purchase history: "none", "bias" (φ(features) on history products' logits), "tokens" (history products as encoder tokens) or "both"
+    history_hidden: int = 32  # width of φ's hidden layer (bias) and of the history-feature MLP (tokens)
+    history_tokens: int = 32  # top history products entering the encoder as tokens ("tokens", "both")
 
 
 @dataclass

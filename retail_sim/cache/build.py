@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from retail_sim.cache import customer_state, linalg, products, segments, sqlfiles, stores
+from retail_sim.cache.history import write_history_index
 from retail_sim.cache.tensor_cache import CACHE_DIR
 from retail_sim.config import Config
 from retail_sim.errors import UserError
@@ -136,6 +137,14 @@ def build_cache(
             state_metrics = _customer_state(cfg, con, tmp, table, stats, n_customers, weeks,
                                             train_first, train_last, customer_segment, shapes)
 
+        with stage("cache: purchase history index", durations):
+            shapes.update(write_history_index(prepared, tmp, n_customers))
+            prepared_history = prep_manifest.get("config", {}).get("history", {})
+            history_meta = {"decay": float(prepared_history.get("decay", cfg.history.decay)),
+                            "short_decay": float(prepared_history.get("short_decay", cfg.history.short_decay)),
+                            "events": shapes["history_event_key"]["shape"][0],
+                            "runs": shapes["history_run_product"]["shape"][0]}
+
         with stage("cache: vocab.json", durations):
             vocab = {
                 "special": {"PAD": PAD_IDX, "UNK": UNK_IDX, "MASK": MASK_IDX, "first_product": FIRST_PRODUCT_IDX,
@@ -160,6 +169,7 @@ def build_cache(
             "stores": store_metrics,
             "segments": seg_metrics,
             "customer_state": state_metrics,
+            "history": history_meta,
             "durations": {**durations, "total": round(time.perf_counter() - started, 3)},
             "peak_rss_mb": round(peak_rss_mb(), 1),
         }

@@ -26,6 +26,7 @@ from retail_sim.data.encoders import (
     encode_trip,
     price_features,
 )
+from retail_sim.data.history import encode_history
 from retail_sim.data.masking import mask_slots, trip_hidden
 from retail_sim.data.rows import BasketRows
 from retail_sim.errors import UserError
@@ -50,6 +51,8 @@ class Settings:
     last_week: int
     weeks_per_year: int
     shuffle_window: int
+    origin_day: int = 13248  # calendar.origin_date as days since 1970-01-01 (2006-04-10)
+    history_k: int = 128  # history products per basket
 
 
 def temporal_of(rows: BasketRows, s: Settings, encoder: TemporalEncoder | None = None) -> np.ndarray:
@@ -62,6 +65,14 @@ def temporal_of(rows: BasketRows, s: Settings, encoder: TemporalEncoder | None =
     return encode_temporal(*args, first_week=s.first_week, last_week=s.last_week, weeks_per_year=s.weeks_per_year)
 
 
+def history_of(rows: BasketRows, cache, s: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """(history_ids [n, K] int64, history_features [n, K, F] float32) of rows: the as-of lookup of
+    data/history.py at each basket's hour (hours since calendar.origin_date)."""
+    c = rows.scalars
+    shop_ts = (c["shop_date"].astype(np.int64) - s.origin_day) * 24 + c["shop_hour"]
+    return encode_history(cache.history, c["customer_idx"], shop_ts, c["history_length"], s.history_k)
+
+
 class CacheArrays:
     """The contract-B arrays as plain ndarray views (np.memmap's fancy indexing costs ~0.1 ms a
     call); get_customer_state_batch goes to the cache itself."""
@@ -72,6 +83,7 @@ class CacheArrays:
                      "segment_prior", "customer_segment"):
             setattr(self, name, np.asarray(getattr(cache, name)))
         self.n_products_total = int(cache.n_products_total)
+        self.history = cache.history  # data/history.HistoryIndex
         self.fingerprint = getattr(cache, "fingerprint", None)
 
     def get_customer_state_batch(self, customer_idx, week):
@@ -222,6 +234,8 @@ def build_batches(rows: BasketRows, sizes, cache, s: Settings, *, epoch: int, ma
     customer = encode_customer(cache, c["customer_idx"], c["week"], s.cold_start_k)
     store = encode_store(cache, c["store_idx"])
     trip_context = encode_trip(rows.codes, ~hidden)
+    history_ids, history_features = history_of(rows, cache, s)
+    history_mask = history_ids != 0
     basket_id = basket_id.astype(np.int64)
     week = c["week"].astype(np.int64)
 
@@ -246,6 +260,9 @@ def build_batches(rows: BasketRows, sizes, cache, s: Settings, *, epoch: int, ma
             product_ids=t(input_ids[t0:t1].reshape(B, S)),
             masked_positions=t(positions[m0:m1].reshape(B, Mb)),
             masked_targets=t(targets[m0:m1].reshape(B, Mb)),
+            history_ids=t(history_ids[r0:r1]),
+            history_features=t(history_features[r0:r1]),
+            history_mask=t(history_mask[r0:r1]),
             auxiliary_labels={k: t(v[r0:r1]) for k, v in labels.items()},
             basket_id=t(basket_id[r0:r1]),
             week=t(week[r0:r1]),

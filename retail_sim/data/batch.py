@@ -34,6 +34,9 @@ class WorldModelBatch:
     product_ids: torch.Tensor  # [B, S] int64, input ids after masking (PAD 0, MASK 2)
     masked_positions: torch.Tensor  # [B, M] int64, -100 padding
     masked_targets: torch.Tensor  # [B, M] int64 true product ids, -100 padding
+    history_ids: torch.Tensor  # [B, K] int64: the customer's top-K earlier products, PAD 0 after the last
+    history_features: torch.Tensor  # [B, K, F] float32 (data/history.py FEATURES), zeros at PAD
+    history_mask: torch.Tensor  # [B, K] bool, True at real history products
     auxiliary_labels: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> [B] int64, -100 ignore
     basket_id: torch.Tensor | None = None  # [B] int64
     week: torch.Tensor | None = None  # [B] int64

@@ -114,6 +114,8 @@ class WorldModelDataset(IterableDataset):
             last_week=int(calendar["last_week"]),
             weeks_per_year=int(calendar["weeks_per_year"]),
             shuffle_window=cfg.loader.shuffle_window,
+            origin_day=int(np.datetime64(calendar["origin_date"], "D").astype(np.int64)),
+            history_k=cfg.history.k,
         )
         if self.settings.eval_trip_context not in ("hidden", "dropout", "visible"):
             raise UserError(
@@ -280,8 +282,9 @@ class _WindowReader:
         return self.rows_many(s, np.array([k]))[0]
 
 
-_FLOATS = ("customer_context", "product_embeddings", "temporal_context", "price_features", "store_context", "trip_context")
-_INTS = ("product_ids", "masked_positions", "masked_targets", "basket_id", "week")
+_FLOATS = ("customer_context", "product_embeddings", "temporal_context", "price_features", "store_context", "trip_context",
+           "history_features")
+_INTS = ("product_ids", "masked_positions", "masked_targets", "history_ids", "basket_id", "week")
 
 
 def pack(batch: WorldModelBatch) -> tuple:
@@ -305,6 +308,7 @@ def unpack(packed: tuple) -> WorldModelBatch:
             out[name] = buf[at:at + n].view(shape)
             at += n
     out["auxiliary_labels"] = {k: out.pop(k) for k in aux}
+    out["history_mask"] = out["history_ids"] != 0
     return WorldModelBatch(**out)
 
 

@@ -15,6 +15,7 @@ from retail_sim.data.codes import (
     MISSION_TYPES,
     PRICE_SENSITIVITIES,
 )
+from retail_sim.data.history import TS_BITS, HistoryIndex
 from retail_sim.manifest import write_manifest
 from retail_sim.vocab import FIRST_PRODUCT_IDX, MASK_IDX
 
@@ -37,6 +38,12 @@ class FakeCache:
         self.positional_encodings = (0.01 * np.arange(max_seq_len)[:, None] * np.ones(256)).astype(np.float32)
         self.customer_segment = (np.arange(n_customers + 1) % n_segments).astype(np.int32)
         self.fingerprint = fingerprint
+        # customer c bought products FIRST_PRODUCT_IDX + (c * j) % n_products (j = 1..6) at
+        # hours 24 * (40 j + c) after the calendar origin (weeks 1..35)
+        c = np.repeat(np.arange(1, n_customers + 1), 6)
+        j = np.tile(np.arange(1, 7), n_customers)
+        self.history = index_from_events(c, FIRST_PRODUCT_IDX + (c * j) % n_products, 24 * (40 * j + c),
+                                         np.ones(c.size, np.int64), n_customers)
 
     def get_customer_state_batch(self, customer_idx, week):
         c = np.asarray(customer_idx, dtype=np.int64)
@@ -44,6 +51,32 @@ class FakeCache:
         n = np.where(c > 0, np.clip(w - (1 + c % 5), 0, None), 0).astype(np.int32)
         state = np.where(n[:, None] > 0, (c / 100 + w / 1000)[:, None], 0.0) * np.ones((1, 128))
         return state.astype(np.float32), n
+
+
+def index_from_events(customer, product, shop_ts, n_baskets, n_customers: int, decay: float = 0.95,
+                      short_decay: float = 0.8) -> HistoryIndex:
+    """A HistoryIndex from raw events (customer, product, shop_ts, n_baskets [E]; one per
+    (customer, product, hour)), the running columns computed here: the in-memory twin of
+    sql/12_history.sql + cache/history.write_history_index, for tests."""
+    c, p, t, n = (np.asarray(x, dtype=np.int64) for x in (customer, product, shop_ts, n_baskets))
+    order = np.lexsort((t, p, c))
+    c, p, t, n = c[order], p[order], t[order], n[order]
+    start = np.r_[True, (c[1:] != c[:-1]) | (p[1:] != p[:-1])] if c.size else np.zeros(0, bool)
+    run = np.cumsum(start) - 1
+    first = np.flatnonzero(start)
+    seg = np.repeat(first, np.diff(np.r_[first, c.size]))
+
+    def running(values):
+        total = np.cumsum(values)
+        return total - np.r_[0, total][seg]
+
+    cum = np.stack([running(n * (1 / decay) ** (t / 168)), running(n * (1 / short_decay) ** (t / 168))], axis=1)
+    runs_per_customer = np.bincount(c[first] + 1, minlength=n_customers + 2)
+    return HistoryIndex(
+        customer_runs=np.cumsum(runs_per_customer).astype(np.int64), run_product=p[first].astype(np.int32),
+        run_events=np.r_[first, c.size].astype(np.int64), event_key=(run << TS_BITS) | t,
+        cum_baskets=running(n).astype(np.int32), cum_decay=cum, decay=decay, short_decay=short_decay,
+    )
 
 
 def tiny_samples(n_baskets: int = 300, n_products: int = 40, n_customers: int = 30, n_stores: int = 5,

@@ -79,7 +79,7 @@ def build_model(cfg: Config, n_products: int, cache=None) -> WorldModel:
     """WorldModel of cfg.model; with product_input = 'learned' the embedding starts from the cache's."""
     dims = resolve_dims(cfg.model)
     learned = dims.product_input == "learned"
-    needs_table = learned or dims.item_head == "tied"
+    needs_table = learned or dims.item_head == "tied" or dims.history in ("tokens", "both")
     return WorldModel(
         cfg.model,
         n_products=n_products,
