@@ -62,7 +62,7 @@ class HistoryConfig:
     """Per-(customer, product) purchase history: the event log `splits` writes (history/) and the
     top-k products each sample carries (history_ids / history_features)."""
 
-    k: int = 128  # products per sample: the customer's top-k by decayed count
+    k: int = 128  # products per sample: the customer's top-k by decayed count (0 = no history in batches)
     decay: float = 0.95  # weight per week of age; ranks the products and gives feature 0
     short_decay: float = 0.8  # a faster decay for feature 1
 
@@ -305,8 +305,8 @@ def validate(cfg: Config) -> Config:
             f"splits.bucket_edges = {edges}: must be increasing and end at splits.max_seq_len ({s.max_seq_len})"
         )
     h = cfg.history
-    if h.k < 1 or not (0 < h.decay < 1 and 0 < h.short_decay < 1):
-        raise UserError("history: need k >= 1 and 0 < decay, short_decay < 1")
+    if h.k < 0 or not (0 < h.decay < 1 and 0 < h.short_decay < 1):
+        raise UserError("history: need k >= 0 and 0 < decay, short_decay < 1")
     if cfg.calendar.weeks_per_year < 1:
         raise UserError("calendar.weeks_per_year must be >= 1")
     m = cfg.masking

@@ -26,7 +26,7 @@ from retail_sim.data.encoders import (
     encode_trip,
     price_features,
 )
-from retail_sim.data.history import encode_history
+from retail_sim.data.history import N_FEATURES, encode_history
 from retail_sim.data.masking import mask_slots, trip_hidden
 from retail_sim.data.rows import BasketRows
 from retail_sim.errors import UserError
@@ -69,6 +69,8 @@ def history_of(rows: BasketRows, cache, s: Settings) -> tuple[np.ndarray, np.nda
     """(history_ids [n, K] int64, history_features [n, K, F] float32) of rows: the as-of lookup of
     data/history.py at each basket's hour (hours since calendar.origin_date)."""
     c = rows.scalars
+    if s.history_k == 0:  # history off: [n, 0] fields, no lookup
+        return np.zeros((rows.n, 0), np.int64), np.zeros((rows.n, 0, N_FEATURES), np.float32)
     shop_ts = (c["shop_date"].astype(np.int64) - s.origin_day) * 24 + c["shop_hour"]
     return encode_history(cache.history, c["customer_idx"], shop_ts, c["history_length"], s.history_k)
 
