@@ -9,12 +9,14 @@
 --          (customer_idx, product_idx, shop_ts); the parts, in name order, are globally ordered.
 -- Running columns hold the state AFTER the event (this event included):
 --   n_baskets       the customer's baskets at this shop_ts holding the product
+--   next_shop_ts    the customer's next purchase hour of the product (NULL if none)
 --   cum_baskets     Σ n_baskets over the events so far (baskets holding it up to this hour)
 --   cum_decay       Σ n_baskets * (1 / history_decay) ^ (shop_ts / 168)
 --   cum_short_decay the same with history_short_decay
 -- The as-of rule (sql/audits/11_history.sql, retail_sim/data/history.py): the history of a
--- basket at hour t is, per product, the last event with shop_ts < t (baskets in the same date
--- and hour do not see each other). Its decayed count at t is cum_decay * decay ^ (t / 168)
+-- basket at hour t is, per product, the last event with shop_ts < t, i.e. the event with
+-- shop_ts < t <= next_shop_ts (baskets in the same date and hour do not see each other). Its
+-- decayed count at t is cum_decay * decay ^ (t / 168)
 -- = Σ over the earlier baskets holding it of decay ^ (age in weeks); multiplying every product by
 -- the same factor keeps their order, so products are ranked on cum_decay itself.
 -- Memory: prepare.py runs one slice of customers at a time (at most splits.items_per_slice
@@ -43,19 +45,21 @@ copy (
             product_idx,
             shop_ts,
             n_baskets,
+            lead(shop_ts) over by_time as next_shop_ts,
             (sum(n_baskets) over w)::integer as cum_baskets,
             sum(n_baskets * pow(1.0 / getvariable('history_decay'), shop_ts / 168.0)) over w
                 as cum_decay,
             sum(n_baskets * pow(1.0 / getvariable('history_short_decay'), shop_ts / 168.0)) over w
                 as cum_short_decay
         from events
-        window w as (
-            partition by customer_idx, product_idx order by shop_ts
-            rows between unbounded preceding and current row
-        )
+        window
+            by_time as (partition by customer_idx, product_idx order by shop_ts),
+            w as (by_time rows between unbounded preceding and current row)
     )
 
-    select customer_idx, product_idx, shop_ts, n_baskets, cum_baskets, cum_decay, cum_short_decay
+    select
+        customer_idx, product_idx, shop_ts, n_baskets, next_shop_ts, cum_baskets, cum_decay,
+        cum_short_decay
     from final
     order by customer_idx, product_idx, shop_ts
 ) to (getvariable('target')) (

@@ -24,16 +24,16 @@ def event_table(events: list[tuple[int, int, int, int]]) -> pa.Table:
     events = sorted(events)
     rows = []
     state: dict[tuple[int, int], tuple[int, float, float]] = {}
-    for c, p, ts, n in events:
+    for i, (c, p, ts, n) in enumerate(events):
         cb, d, s = state.get((c, p), (0, 0.0, 0.0))
         cb, d, s = cb + n, d + n * (1 / DECAY) ** (ts / 168), s + n * (1 / SHORT) ** (ts / 168)
         state[(c, p)] = (cb, d, s)
-        rows.append((c, p, ts, n, cb, d, s))
+        nxt = events[i + 1][2] if i + 1 < len(events) and events[i + 1][:2] == (c, p) else None
+        rows.append((c, p, ts, n, nxt, cb, d, s))
     cols = list(zip(*rows, strict=True))
-    table = pa.table({name: pa.array(col) for name, col in zip(
-        ("customer_idx", "product_idx", "shop_ts", "n_baskets", "cum_baskets", "cum_decay", "cum_short_decay"),
-        cols, strict=True)})
-    return table
+    return pa.table({name: pa.array(col, pa.int32() if name == "next_shop_ts" else None) for name, col in zip(
+        ("customer_idx", "product_idx", "shop_ts", "n_baskets", "next_shop_ts", "cum_baskets", "cum_decay",
+         "cum_short_decay"), cols, strict=True)})
 
 
 @pytest.fixture

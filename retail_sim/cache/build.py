@@ -142,8 +142,7 @@ def build_cache(
             prepared_history = prep_manifest.get("config", {}).get("history", {})
             history_meta = {"decay": float(prepared_history.get("decay", cfg.history.decay)),
                             "short_decay": float(prepared_history.get("short_decay", cfg.history.short_decay)),
-                            "events": shapes["history_event_key"]["shape"][0],
-                            "runs": shapes["history_run_product"]["shape"][0]}
+                            "events": shapes["history_event_ts"]["shape"][0]}
 
         with stage("cache: vocab.json", durations):
             vocab = {

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 HOURS_PER_WEEK = 168.0
-TS_BITS = 32  # event key = run << TS_BITS | shop_ts
-TS_MASK = (1 << TS_BITS) - 1
 FEATURES = (
     "log_decayed_count",  # ln(1 + Σ decay^age), age in weeks from the basket's date and hour
     "log_short_decayed_count",  # ln(1 + Σ short_decay^age)
@@ -28,17 +26,20 @@ FEATURES = (
 N_FEATURES = len(FEATURES)
 
 
+NO_NEXT = np.iinfo(np.int32).max  # event_next_ts of a customer's last purchase of a product
+
+
 @dataclass
 class HistoryIndex:
-    """The event log as CSR arrays (memory-mapped from the tensor cache, or built in tests).
+    """The event log as flat arrays (memory-mapped from the tensor cache, or built in tests).
 
-    Runs are (customer, product) pairs in (customer, product) order; events of a run are in
-    shop_ts order; every running column holds the state after its event."""
+    A customer's events are contiguous, [customer_events[c], customer_events[c+1]), ordered by
+    (product, shop_ts); every running column holds the state after its event."""
 
-    customer_runs: np.ndarray  # [C+2] int64: customer c's runs are customer_runs[c] .. customer_runs[c+1]
-    run_product: np.ndarray  # [R] int32
-    run_events: np.ndarray  # [R+1] int64: run r's events are run_events[r] .. run_events[r+1]
-    event_key: np.ndarray  # [E] int64 = run << 32 | shop_ts, increasing
+    customer_events: np.ndarray  # [C+2] int64 offsets
+    event_product: np.ndarray  # [E] int32
+    event_ts: np.ndarray  # [E] int32 shop_ts (hours since the calendar origin)
+    event_next_ts: np.ndarray  # [E] int32 the customer's next purchase hour of the product (NO_NEXT if none)
     cum_baskets: np.ndarray  # [E] int32
     cum_decay: np.ndarray  # [E, 2] float64: Σ n_baskets / decay^(ts/168), the same with short_decay
     decay: float
@@ -46,7 +47,7 @@ class HistoryIndex:
 
     @property
     def n_customers(self) -> int:
-        return int(self.customer_runs.shape[0] - 2)
+        return int(self.customer_events.shape[0] - 2)
 
 
 @dataclass
@@ -72,19 +73,21 @@ def ragged_arange(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 def candidates(index: HistoryIndex, customer_idx: np.ndarray, shop_ts: np.ndarray) -> Candidates:
     """The as-of lookup of baskets (customer_idx [n], shop_ts [n] hours): for each product the
-    customer bought at an hour < shop_ts, its last such event. Anonymous (0) and unknown customers
-    have none."""
+    customer bought at an hour < shop_ts, its last such event — the one with
+    event_ts < shop_ts <= event_next_ts. One sequential pass over each basket's customer's events
+    (contiguous, in product order). Anonymous (0) and unknown customers have none."""
     c = np.asarray(customer_idx, dtype=np.int64)
     t = np.asarray(shop_ts, dtype=np.int64)
     known = (c > 0) & (c <= index.n_customers)
     c = np.where(known, c, 0)
-    r0 = index.customer_runs[c]
-    n_runs = np.where(known, index.customer_runs[c + 1] - r0, 0)
-    row = np.repeat(np.arange(c.size, dtype=np.int64), n_runs)
-    run = ragged_arange(r0, n_runs)
-    pos = np.searchsorted(index.event_key, (run << TS_BITS) | t[row], side="left") - 1
-    ok = pos >= index.run_events[run]
-    return Candidates(row[ok], index.run_product[run[ok]].astype(np.int64), pos[ok])
+    e0 = index.customer_events[c]
+    n_events = np.where(known, index.customer_events[c + 1] - e0, 0)
+    event = ragged_arange(e0, n_events)  # [X] every event of each basket's customer
+    t_rep = np.repeat(t.astype(np.int32), n_events)
+    ok = (index.event_ts[event] < t_rep) & (index.event_next_ts[event] >= t_rep)
+    event = event[ok]
+    row = np.repeat(np.arange(c.size, dtype=np.int64), n_events)[ok]
+    return Candidates(row, index.event_product[event].astype(np.int64), event)
 
 
 def top_k(index: HistoryIndex, cand: Candidates, n_rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -126,7 +129,7 @@ def features(index: HistoryIndex, event: np.ndarray, shop_ts: np.ndarray, histor
     t = np.asarray(shop_ts, dtype=np.float64)
     cum = index.cum_decay[event]
     count = index.cum_baskets[event].astype(np.float64)
-    last = (index.event_key[event] & TS_MASK).astype(np.float64)
+    last = index.event_ts[event].astype(np.float64)
     out = np.empty((event.size, N_FEATURES), dtype=np.float32)
     out[:, 0] = np.log1p(cum[:, 0] * np.exp(np.log(index.decay) * t / HOURS_PER_WEEK))
     out[:, 1] = np.log1p(cum[:, 1] * np.exp(np.log(index.short_decay) * t / HOURS_PER_WEEK))

@@ -15,7 +15,7 @@ from retail_sim.data.codes import (
     MISSION_TYPES,
     PRICE_SENSITIVITIES,
 )
-from retail_sim.data.history import TS_BITS, HistoryIndex
+from retail_sim.data.history import NO_NEXT, HistoryIndex
 from retail_sim.manifest import write_manifest
 from retail_sim.vocab import FIRST_PRODUCT_IDX, MASK_IDX
 
@@ -61,9 +61,8 @@ def index_from_events(customer, product, shop_ts, n_baskets, n_customers: int, d
     c, p, t, n = (np.asarray(x, dtype=np.int64) for x in (customer, product, shop_ts, n_baskets))
     order = np.lexsort((t, p, c))
     c, p, t, n = c[order], p[order], t[order], n[order]
-    start = np.r_[True, (c[1:] != c[:-1]) | (p[1:] != p[:-1])] if c.size else np.zeros(0, bool)
-    run = np.cumsum(start) - 1
-    first = np.flatnonzero(start)
+    last = np.r_[(c[1:] != c[:-1]) | (p[1:] != p[:-1]), True] if c.size else np.zeros(0, bool)
+    first = np.flatnonzero(np.r_[True, last[:-1]]) if c.size else np.zeros(0, np.int64)
     seg = np.repeat(first, np.diff(np.r_[first, c.size]))
 
     def running(values):
@@ -71,11 +70,11 @@ def index_from_events(customer, product, shop_ts, n_baskets, n_customers: int, d
         return total - np.r_[0, total][seg]
 
     cum = np.stack([running(n * (1 / decay) ** (t / 168)), running(n * (1 / short_decay) ** (t / 168))], axis=1)
-    runs_per_customer = np.bincount(c[first] + 1, minlength=n_customers + 2)
+    next_ts = np.where(last, NO_NEXT, np.r_[t[1:], 0]).astype(np.int32)
     return HistoryIndex(
-        customer_runs=np.cumsum(runs_per_customer).astype(np.int64), run_product=p[first].astype(np.int32),
-        run_events=np.r_[first, c.size].astype(np.int64), event_key=(run << TS_BITS) | t,
-        cum_baskets=running(n).astype(np.int32), cum_decay=cum, decay=decay, short_decay=short_decay,
+        customer_events=np.cumsum(np.bincount(c + 1, minlength=n_customers + 2)).astype(np.int64),
+        event_product=p.astype(np.int32), event_ts=t.astype(np.int32), event_next_ts=next_ts,
+        cum_baskets=running(n).astype(np.int32), cum_decay=cum.reshape(-1, 2), decay=decay, short_decay=short_decay,
     )
 
 

@@ -5,7 +5,8 @@
 --        baskets, the right counts, decayed counts, last purchase and ranks, top history_k
 -- checked: history_audited
 -- The as-of rule: per product, the customer's last event with shop_ts < the basket's shop_ts
--- (hours since calendar.origin_date); rank by decayed count, then count, then product index.
+-- (hours since calendar.origin_date), i.e. shop_ts < t <= next_shop_ts; rank by decayed count,
+-- then count, then product index.
 -- Near-ties: decayed counts summed in another order may differ in the last bits, so a rank is
 -- wrong only when the two products' recounted decayed counts differ by more than 1e-9 relative.
 create or replace temp view history_audited as
@@ -28,33 +29,23 @@ limit getvariable('history_audit_baskets');
 with
 audited as (select basket_id, customer_idx, shop_ts from history_audited),
 
-customer_products as (
-    select distinct customer_idx, product_idx
-    from history
-    where customer_idx in (select customer_idx from audited)
-),
-
-queries as (
-    select a.basket_id, a.customer_idx, a.shop_ts, p.product_idx
-    from audited as a
-    join customer_products as p using (customer_idx)
-),
-
 as_of as (
     -- the contract: per (basket, product) the last event strictly before the basket's hour
     select
-        q.basket_id,
-        q.product_idx,
+        a.basket_id,
+        h.product_idx,
         h.cum_baskets as n_baskets,
-        h.cum_decay * pow(getvariable('history_decay'), q.shop_ts / 168.0) as decayed,
-        h.cum_short_decay * pow(getvariable('history_short_decay'), q.shop_ts / 168.0) as short_decayed,
+        h.cum_decay * pow(getvariable('history_decay'), a.shop_ts / 168.0) as decayed,
+        h.cum_short_decay * pow(getvariable('history_short_decay'), a.shop_ts / 168.0) as short_decayed,
         h.shop_ts as last_ts,
         row_number() over (
-            partition by q.basket_id order by h.cum_decay desc, h.cum_baskets desc, q.product_idx
+            partition by a.basket_id order by h.cum_decay desc, h.cum_baskets desc, h.product_idx
         ) as rank
-    from queries as q
-    asof join history as h
-        on q.customer_idx = h.customer_idx and q.product_idx = h.product_idx and q.shop_ts > h.shop_ts
+    from audited as a
+    join history as h
+        on h.customer_idx = a.customer_idx
+        and h.shop_ts < a.shop_ts
+        and (h.next_shop_ts is null or h.next_shop_ts >= a.shop_ts)
 ),
 
 contract as (select * from as_of where rank <= getvariable('history_k')),
