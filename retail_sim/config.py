@@ -155,6 +155,8 @@ class ModelConfig:
     history: str = "bias"  # purchase history: "none", "bias" (φ(features) on history products' logits), "tokens" (history products as encoder tokens) or "both"
     history_hidden: int = 32  # width of φ's hidden layer (bias) and of the history-feature MLP (tokens)
     history_tokens: int = 32  # top history products entering the encoder as tokens ("tokens", "both")
+    history_product_bias: bool = False  # a learned per-product repeat bias in φ (history "bias", "both")
+    history_context: bool = False  # φ also sees the masked position's hidden state (φ per position)
 
 
 @dataclass

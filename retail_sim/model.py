@@ -75,22 +75,38 @@ def resolve_dims(cfg: ModelConfig) -> ModelDims:
 class HistoryBias(nn.Module):
     """Item-logit bias from the customer's purchase history: φ(features) for each history product
     and one learned constant for every other product. φ = scale · feature 0 (ln(1 + decayed
-    count)) + MLP(features) with the MLP's last layer zero at init, so at step 0 the ranking among
-    history products follows their decayed count."""
+    count)) + MLP(features) + a learned per-product repeat bias, the MLP's last layer and the
+    repeat biases zero at init, so at step 0 the ranking among history products follows their
+    decayed count."""
 
-    def __init__(self, hidden: int):
+    def __init__(self, hidden: int, n_products: int, product_bias: bool = True, context_dim: int = 0):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(HISTORY_FEATURES, hidden), nn.GELU(), nn.Linear(hidden, 1))
+        self.context = nn.Linear(context_dim, 16) if context_dim else None
+        self.mlp = nn.Sequential(nn.Linear(HISTORY_FEATURES + (16 if context_dim else 0), hidden), nn.GELU(),
+                                 nn.Linear(hidden, 1))
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
         self.scale = nn.Parameter(torch.tensor(1.0))
         self.rest = nn.Parameter(torch.tensor(0.0))
+        self.repeat_bias = nn.Parameter(torch.zeros(n_products)) if product_bias else None
 
-    def forward(self, ids: torch.Tensor, features: torch.Tensor, mask: torch.Tensor, n_products: int) -> torch.Tensor:
-        """history ids [B, K], features [B, K, F], mask [B, K] -> bias [B, n_products]."""
-        phi = self.scale * features[..., 0] + self.mlp(features).squeeze(-1)  # [B, K]
-        bias = self.rest.expand(ids.shape[0], n_products).clone()
-        return bias.scatter(1, ids, torch.where(mask, phi, self.rest.expand_as(phi)))
+    def forward(self, ids: torch.Tensor, features: torch.Tensor, mask: torch.Tensor, n_products: int,
+                hidden: torch.Tensor | None = None) -> torch.Tensor:
+        """history ids [B, K], features [B, K, F], mask [B, K] (and, with a context projection, the
+        masked positions' hidden states [B, M, d]) -> bias [B, 1, n_products] (or [B, M, n_products])."""
+        if self.context is not None:  # φ sees the masked position: [B, M, K]
+            m = hidden.shape[1]
+            ctx = self.context(hidden).unsqueeze(2).expand(-1, -1, ids.shape[1], -1)
+            x = torch.cat([features.unsqueeze(1).expand(-1, m, -1, -1), ctx], dim=-1)
+            phi = self.scale * features[..., 0].unsqueeze(1) + self.mlp(x).squeeze(-1)
+            ids, mask = ids.unsqueeze(1).expand(-1, m, -1), mask.unsqueeze(1).expand(-1, m, -1)
+        else:
+            phi = (self.scale * features[..., 0] + self.mlp(features).squeeze(-1)).unsqueeze(1)  # [B, 1, K]
+            ids, mask = ids.unsqueeze(1), mask.unsqueeze(1)
+        if self.repeat_bias is not None:
+            phi = phi + self.repeat_bias[ids]
+        bias = self.rest.expand(*ids.shape[:2], n_products).clone()
+        return bias.scatter(2, ids, torch.where(mask, phi, self.rest.expand_as(phi)))
 
 
 class HistoryTokens(nn.Module):
@@ -169,7 +185,8 @@ class WorldModel(nn.Module):
         else:
             self.item_head = nn.Linear(d, n_products)
         self.auxiliary_heads = nn.ModuleDict({task: nn.Linear(d, n) for task, n in AUXILIARY_CLASSES.items()})
-        self.history_bias = HistoryBias(dims.history_hidden) if dims.history in ("bias", "both") else None
+        self.history_bias = HistoryBias(dims.history_hidden, n_products, cfg.history_product_bias,
+                                        d if cfg.history_context else 0) if dims.history in ("bias", "both") else None
         self.history_tokens = None
         if dims.history in ("tokens", "both"):
             table = torch.zeros(n_products, PRODUCT_DIM)
@@ -216,8 +233,8 @@ class WorldModel(nn.Module):
         item_logits = self.item_scores(at_masked).float()
         if self.history_bias is not None:
             bias = self.history_bias(batch.history_ids, batch.history_features.float(), batch.history_mask,
-                                     self.n_products)
-            item_logits = item_logits + bias.unsqueeze(1)
+                                     self.n_products, at_masked.float())
+            item_logits = item_logits + bias
         item_logits = item_logits.masked_fill(self.special_ids, EXCLUDED_LOGIT)
         out = {"item_logits": item_logits}
         for task, head in self.auxiliary_heads.items():

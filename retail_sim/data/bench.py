@@ -95,6 +95,20 @@ def epoch_peak_rss(prepared: Path, split: str = "train") -> dict:
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def history_cost(prepared: Path, cfg: Config, batches: int, pairs: int = 2) -> dict:
+    """Process CPU ms/batch with the purchase history (history.k as configured) and without it
+    (history.k = 0), measured alternately `pairs` times in this process; medians and their ratio."""
+    from retail_sim.config import apply
+
+    on, off = [], []
+    for _ in range(pairs):
+        off.append(measure(prepared, apply(cfg, {"history.k": 0}), batches)["cpu_ms_per_batch"])
+        on.append(measure(prepared, cfg, batches)["cpu_ms_per_batch"])
+    on_ms, off_ms = float(np.median(on)), float(np.median(off))
+    return {"history_k": cfg.history.k, "cpu_ms_with_history": on_ms, "cpu_ms_without_history": off_ms,
+            "speed_with_history": off_ms / on_ms}
+
+
 def run(prepared: Path, cfg: Config, batches: int, workers: int, full_epoch: bool, echo=print) -> dict:
     m = measure(prepared, cfg, batches)
     echo(f"loader, 1 process, B=64, masking on: {m['ms_per_batch']:.2f} ms/batch, "
@@ -103,6 +117,12 @@ def run(prepared: Path, cfg: Config, batches: int, workers: int, full_epoch: boo
          f"ratio loader/copy {m['ratio']:.1f}x (goal <= 3x)")
     echo(f"process CPU time (less sensitive to other load): loader {m['cpu_ms_per_batch']:.2f} ms/batch, "
          f"copy {m['copy_cpu_ms_per_batch']:.3f} ms/batch")
+    if cfg.history.k > 0:
+        h = history_cost(prepared, cfg, batches)
+        m.update(h)
+        echo(f"purchase history (k={h['history_k']}): {h['cpu_ms_with_history']:.2f} CPU ms/batch with it, "
+             f"{h['cpu_ms_without_history']:.2f} without (history.k=0); speed with history "
+             f"{h['speed_with_history']:.0%} of without (budget >= 40%)")
     if workers > 0:
         m["workers"] = workers
         m["workers_samples_per_s"] = measure_workers(prepared, cfg, workers, batches)
