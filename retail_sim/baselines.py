@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from retail_sim.arrays import ragged_ranges
 from retail_sim.cache import sqlfiles
 from retail_sim.vocab import FIRST_PRODUCT_IDX
 
@@ -54,7 +55,7 @@ class CoPurchase:
         start, stop = self.indptr[product], self.indptr[product + 1]
         n = stop - start
         owner = np.repeat(basket_row, n)
-        idx = np.repeat(start, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+        idx = ragged_ranges(start, n)
         flat = np.bincount(owner * self.n_products + self.indices[idx], weights=self.counts[idx],
                            minlength=n_baskets * self.n_products)
         return flat.reshape(n_baskets, self.n_products)
@@ -109,7 +110,7 @@ class OwnHistory:
         hi = np.searchsorted(self.basket_id, basket_ids, side="right")
         n = hi - lo
         row = np.repeat(np.arange(len(basket_ids)), n)
-        idx = np.repeat(lo, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+        idx = ragged_ranges(lo, n)
         return row, self.product_idx[idx], self.n_baskets[idx]
 
 

@@ -40,11 +40,6 @@ def resolve(config: Path | None, **dotted) -> Config:
     return apply(cfg, given) if given else cfg
 
 
-def not_implemented(command: str, issue: int) -> None:
-    typer.echo(f"error: `retail-sim {command}` is not implemented yet (issue #{issue}).", err=True)
-    raise typer.Exit(3)
-
-
 @app.command()
 def version() -> None:
     """Print the versions of retail-sim and of its engines."""

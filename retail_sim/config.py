@@ -8,7 +8,6 @@ file given with `--config FILE`) < command-line options. TOML tables map to the 
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,13 +202,6 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-    def fingerprint_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    def override(self, **dotted: Any) -> Config:
-        """Return a copy with `section__key=value` (or `section.key` via `apply`) set; None skips."""
-        return apply(self, {k.replace("__", "."): v for k, v in dotted.items() if v is not None})
 
 
 def _merge(obj: Any, data: dict[str, Any], where: str, source: str) -> Any:

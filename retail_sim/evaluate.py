@@ -25,6 +25,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import torch
 
+from retail_sim.arrays import sorted_lookup
 from retail_sim.baselines import BASELINES, BaselineScorer, own_history, training_counts
 from retail_sim.config import Config, apply
 from retail_sim.data.batch import AUXILIARY_TASKS, IGNORE_INDEX
@@ -100,13 +101,6 @@ def basket_flags(con: duckdb.DuckDBPyConnection, prepared: Path, split: str) -> 
         "where split = getvariable('split') order by basket_id"
     ).to_arrow_table()
     return t.column("basket_id").to_numpy().astype(np.int64), t.column("cold").to_numpy(zero_copy_only=False).astype(bool)
-
-
-def sorted_lookup(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where ids [n] sit in the sorted array keys: (found [n] bool, position [n], clipped into keys)."""
-    pos = np.clip(np.searchsorted(keys, ids), 0, max(len(keys) - 1, 0))
-    found = keys[pos] == ids if len(keys) else np.zeros(len(ids), dtype=bool)
-    return found, pos
 
 
 class Collector:

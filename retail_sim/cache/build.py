@@ -7,7 +7,6 @@ point-in-time. Output is written to a temp folder beside the target and moved in
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from retail_sim.cache import customer_state, linalg, products, segments, sqlfile
 from retail_sim.cache.tensor_cache import CACHE_DIR
 from retail_sim.config import Config
 from retail_sim.errors import UserError
+from retail_sim.files import swap_into_place, work_folder
 from retail_sim.manifest import read_manifest, write_manifest
 from retail_sim.progress import log, peak_rss_mb, stage
 from retail_sim.vocab import (
@@ -76,9 +76,7 @@ def build_cache(
     val_first, val_last = splits.get("validation_weeks", cfg.splits.validation_weeks)
     max_seq_len = int(splits.get("max_seq_len", cfg.splits.max_seq_len))
     out = Path(out) if out is not None else prepared / CACHE_DIR
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = work_folder(out)
     durations: dict[str, float] = {}
     shapes: dict[str, dict] = {}
     ccfg = cfg.cache
@@ -165,11 +163,7 @@ def build_cache(
         }
         write_manifest(tmp, manifest)
         con.close()
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
+from retail_sim.arrays import sorted_lookup
 from retail_sim.cache import graph, quality
 from retail_sim.config import Config
 from retail_sim.errors import UserError
@@ -28,11 +29,8 @@ def hierarchy_codes(vocab: dict[str, np.ndarray], train_mask: np.ndarray) -> np.
     out = np.zeros((len(train_mask), len(HIERARCHY)), dtype=np.int64)
     for level, name in enumerate(HIERARCHY):
         values = vocab[name].astype(str)
-        known = np.unique(values[train_mask])
-        pos = np.searchsorted(known, values)
-        pos_clipped = np.minimum(pos, len(known) - 1)
-        found = (len(known) > 0) & (known[pos_clipped] == values)
-        out[:, level] = np.where(found, pos_clipped + 1, 0)
+        found, pos = sorted_lookup(np.unique(values[train_mask]), values)
+        out[:, level] = np.where(found, pos + 1, 0)
     return out
 
 
@@ -188,8 +186,7 @@ def import_embeddings(path: Path, vocab: dict[str, np.ndarray], dim: int, seed: 
         raise UserError(f"{path}: embeddings contain NaN or infinite values")
     codes = vocab["product_code"].astype(str)
     order = np.argsort(codes)
-    pos = np.minimum(np.searchsorted(codes[order], ids), len(codes) - 1)
-    known = codes[order][pos] == ids
+    known, pos = sorted_lookup(codes[order], ids)
     if not known.all():
         unknown = ids[~known]
         raise UserError(

@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from retail_sim.config import Config, load_config
+from retail_sim.calendar import day_number, week_start
+from retail_sim.config import CalendarConfig, Config, load_config
 from retail_sim.data.assemble import (
     BufferPool,
     CacheArrays,
@@ -128,10 +129,10 @@ class WorldModelDataset(IterableDataset):
         self.cache = cache
         self.arrays = CacheArrays(cache)
         st = self.settings
-        day0 = int(np.datetime64(calendar["origin_date"], "D").astype(np.int64))
-        self.temporal_encoder = TemporalEncoder(
+        cal = CalendarConfig(**calendar)
+        self.temporal_encoder = TemporalEncoder(  # dates from the week before the first to the week after the last
             st.first_week, st.last_week, st.weeks_per_year,
-            day0 + 7 * (st.first_week - 2), day0 + 7 * (st.last_week + 1),
+            day_number(week_start(st.first_week - 1, cal)), day_number(week_start(st.last_week + 2, cal)),
         )
         self.unit_table = UnitPriceTable()
         self.layout: Layout = read_layout(self.prepared, split)
@@ -275,9 +276,6 @@ class _WindowReader:
         if len(taken) > 1:  # back to batch order
             rows = rows.take(np.argsort(np.concatenate(order), kind="stable"))
         return rows, sizes
-
-    def rows(self, s: int, k: int) -> BasketRows:
-        return self.rows_many(s, np.array([k]))[0]
 
 
 _FLOATS = ("customer_context", "product_embeddings", "temporal_context", "price_features", "store_context", "trip_context")

@@ -8,12 +8,12 @@ so memory stays bounded by the world plus one week whatever the number of weeks.
 from __future__ import annotations
 
 import gzip as gzip_module
-import os
 import time
 from pathlib import Path
 
 from retail_sim.config import Config, SynthConfig
 from retail_sim.errors import UserError
+from retail_sim.files import atomic_write
 from retail_sim.progress import log, peak_rss_mb
 from retail_sim.synth import calendar
 from retail_sim.synth import calibration as cal
@@ -56,9 +56,8 @@ def check_output(out: Path, names: set[str]) -> None:
 
 
 def write_file(path: Path, parts: list, gzip: bool, level: int) -> int:
-    """Write parts (bytes-like) to path via path.part + rename; gzip with mtime 0 and no name."""
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as raw:
+    """Write parts (bytes-like) to path atomically; gzip with mtime 0 and no name."""
+    with atomic_write(path, "wb") as raw:
         if gzip:
             with gzip_module.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=level) as gz:
                 for part in parts:
@@ -67,7 +66,6 @@ def write_file(path: Path, parts: list, gzip: bool, level: int) -> int:
             for part in parts:
                 raw.write(part)
         size = raw.tell()
-    os.replace(tmp, path)
     return size
 
 
