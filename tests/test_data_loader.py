@@ -312,3 +312,14 @@ def test_held_batches_are_never_overwritten(tiny):
     del held, b
     c = pool.get((2, 3), "float32")
     assert len(pool.buffers) == 2 and any(np.shares_memory(c, x) for x in pool.buffers)
+
+
+def test_t2_equals_the_padded_oracle(tiny):
+    """build_batches gathers T2 for a whole chunk inline; every batch holds the bits the padded
+    reference (tests/oracles.py encode_products) gives for its input ids."""
+    from oracles import encode_products
+
+    _, cache = tiny
+    for b in WorldModelDataLoader(dataset(tiny), batch_size=16, drop_last=False):
+        ref = encode_products(cache, b.product_ids.numpy(), b.attention_mask.numpy())
+        assert np.array_equal(b.product_embeddings.numpy().view(np.int32), ref.view(np.int32))

@@ -250,13 +250,5 @@ def build_batches(rows: BasketRows, sizes, cache, s: Settings, *, epoch: int, ma
             basket_id=t(basket_id[r0:r1]),
             week=t(week[r0:r1]),
         ))
-    products[~sl.real] = 0.0  # after the positional add, as encode_products does
+    products[~sl.real] = 0.0  # PAD rows zero after the positional add
     return out
-
-
-def build_batch(rows: BasketRows, cache, s: Settings, *, epoch: int, masking: str | None, trip: str,
-                temporal_encoder: TemporalEncoder | None = None) -> WorldModelBatch:
-    """Encode B rows into one WorldModelBatch (build_batches with G = 1)."""
-    return build_batches(rows, [rows.n], cache, s, epoch=epoch, masking=masking, trip=trip,
-                         temporal_encoder=temporal_encoder)[0]
-

@@ -28,7 +28,6 @@ from retail_sim.data.assemble import (
     BufferPool,
     CacheArrays,
     Settings,
-    build_batch,
     build_batches,
     temporal_of,
 )
@@ -47,7 +46,7 @@ from retail_sim.errors import UserError
 from retail_sim.manifest import read_manifest
 
 __all__ = ["CacheArrays", "EvaluationDataLoader", "Settings", "WorldModelDataLoader", "WorldModelDataset",
-           "build_batch", "temporal_of"]
+           "temporal_of"]
 
 SPLITS = ("train", "validation", "test")
 
