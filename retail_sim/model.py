@@ -40,13 +40,8 @@ class ModelDims:
 
 
 def resolve_dims(cfg: ModelConfig) -> ModelDims:
-    """The preset's sizes with the explicitly set (non-zero) fields of `cfg` on top."""
-    if cfg.preset not in PRESETS:
-        raise UserError(f"model.preset = {cfg.preset!r}: choose one of {sorted(PRESETS)}")
-    if cfg.product_input not in ("cache", "learned"):
-        raise UserError(f"model.product_input = {cfg.product_input!r}: choose 'cache' or 'learned'")
-    if cfg.item_head not in ("tied", "linear"):
-        raise UserError(f"model.item_head = {cfg.item_head!r}: choose 'tied' or 'linear'")
+    """The preset's sizes with the explicitly set (non-zero) fields of `cfg` on top (the choices of
+    preset, product_input and item_head are checked by config.validate)."""
     d_model, n_layers, n_heads = PRESETS[cfg.preset]
     dims = ModelDims(
         d_model=cfg.d_model or d_model,

@@ -29,6 +29,7 @@ from retail_sim.vocab import (
     UNK_IDX,
     UNKNOWN_STORE_IDX,
 )
+from retail_sim.widths import HISTORY_DIM, PRODUCT_DIM, SEGMENT_DIM, STATE_DIM, STORE_DIM
 
 
 def positional_encodings(max_seq_len: int, dim: int) -> np.ndarray:
@@ -101,7 +102,7 @@ def build_cache(
                                          min_baskets=ccfg.graph.min_cooccurrence)
                     table, emb_metrics, codes = products.graphsage_embeddings(cfg, pv, stats, pairs)
                 else:
-                    table, emb_metrics = products.import_embeddings(Path(product_embeddings), pv, ccfg.product_dim, cfg.seed)
+                    table, emb_metrics = products.import_embeddings(Path(product_embeddings), pv, PRODUCT_DIM, cfg.seed)
                     codes = products.hierarchy_codes(pv, train_mask)
             val_pairs = sqlfiles.run(con, "02_copurchase_pairs", first_week=val_first, last_week=val_last,
                                      min_baskets=ccfg.graph.eval_min_baskets)
@@ -117,10 +118,10 @@ def build_cache(
             spend = sqlfiles.run(con, "05_group_department_spend", **train)
             store_table, store_metrics = stores.store_embeddings(
                 sv["store_code"], sv["store_idx"], sv["store_format"], sv["store_region"],
-                totals, mix, spend, n_train_weeks, ccfg.store_dim,
+                totals, mix, spend, n_train_weeks, STORE_DIM,
             )
             _write(tmp, "store_embeddings", store_table, shapes)
-            seg_table, seg_metrics = segments.segment_embeddings(totals, mix, spend, n_train_weeks, ccfg.segment_dim)
+            seg_table, seg_metrics = segments.segment_embeddings(totals, mix, spend, n_train_weeks, SEGMENT_DIM)
             _write(tmp, "segment_embeddings", seg_table, shapes)
             n_customers = int(np.max(cv["customer_idx"], initial=0))
             customer_segment = np.zeros(n_customers + 1, dtype=np.int32)
@@ -128,7 +129,7 @@ def build_cache(
                 cv["customer_lifestage"], cv["customer_price_sensitivity"]
             )
             _write(tmp, "customer_segment", customer_segment, shapes)
-            _write(tmp, "positional_encodings", positional_encodings(max_seq_len, ccfg.product_dim), shapes)
+            _write(tmp, "positional_encodings", positional_encodings(max_seq_len, PRODUCT_DIM), shapes)
 
         with stage("cache: customer state", durations):
             state_metrics = _customer_state(cfg, con, tmp, table, stats, n_customers, weeks,
@@ -212,7 +213,7 @@ def _customer_state(
     # 06_customer_weeks streamed in chunks of cache.chunk_rows: the affinity part goes straight to
     # the memory-mapped array, Python keeps four scalars per row (keys, baskets, week, customer)
     n_rows = sqlfiles.count(con, "06_customer_weeks")
-    width = ccfg.history_dim + ccfg.affinity_dim
+    width = STATE_DIM
     state = np.lib.format.open_memmap(folder / "customer_state.npy", mode="w+", dtype=np.float32, shape=(n_rows, width))
     n_baskets = np.empty(n_rows, dtype=np.int32)
     row_week = np.empty(n_rows, dtype=np.int64)
@@ -223,7 +224,7 @@ def _customer_state(
         row_customer[part] = rows["customer_idx"]
         row_week[part] = rows["week"]
         n_baskets[part] = rows["b_baskets"]
-        state[part, ccfg.history_dim :] = customer_state.affinity(rows)
+        state[part, HISTORY_DIM :] = customer_state.affinity(rows)
         done = part.stop
     if done != n_rows:
         raise AssertionError(f"06_customer_weeks gave {done} rows in chunks, {n_rows} counted")
@@ -235,21 +236,21 @@ def _customer_state(
     fit_idx = stats["product_idx"].astype(np.int64)
     weight = stats["n_customer_lines"].astype(np.float64)
     fit_idx, weight = fit_idx[weight > 0], weight[weight > 0]
-    mean, comps = linalg.pca_fit(product_table[fit_idx], ccfg.history_dim, weight)
+    mean, comps = linalg.pca_fit(product_table[fit_idx], HISTORY_DIM, weight)
     projected = linalg.project(product_table, mean, comps)  # [P+3, 96] float64
     explained = float(np.einsum("n,nk->", weight / weight.sum(), linalg.project(product_table[fit_idx], mean, comps) ** 2))
     total_var = float(np.einsum("n,nd->", weight / weight.sum(), (product_table[fit_idx] - mean) ** 2))
     _write(folder, "history_pca_mean", mean.astype(np.float32), shapes)
     _write(folder, "history_pca_components", comps.astype(np.float32), shapes)
 
-    acc = customer_state.HistoryAccumulator(n_customers, ccfg.history_dim, ccfg.half_life_weeks)
+    acc = customer_state.HistoryAccumulator(n_customers, HISTORY_DIM, ccfg.half_life_weeks)
     order = np.argsort(row_week, kind="stable")
     bounds = np.searchsorted(row_week[order], weeks)
     bounds = np.r_[bounds, n_rows]
     for i, week in enumerate(weeks):
         at = order[bounds[i] : bounds[i + 1]]  # rows of this week, in customer order
         if len(at):
-            state[at, : ccfg.history_dim] = acc.state(row_customer[at]).astype(np.float32)
+            state[at, : HISTORY_DIM] = acc.state(row_customer[at]).astype(np.float32)
         lines = sqlfiles.run(con, "07_customer_week_lines", week=int(week))
         acc.add_week(int(week), lines["customer_idx"].astype(np.int64), projected[lines["product_idx"].astype(np.int64)],
                      lines["n_lines"].astype(np.float64))

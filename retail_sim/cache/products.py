@@ -19,6 +19,7 @@ from retail_sim.cache import graph, quality
 from retail_sim.config import Config
 from retail_sim.errors import UserError
 from retail_sim.vocab import FIRST_PRODUCT_IDX
+from retail_sim.widths import PRODUCT_DIM
 
 HIERARCHY = ("prod_code_10", "prod_code_20", "prod_code_30", "prod_code_40")
 
@@ -85,7 +86,7 @@ def graphsage_embeddings(
     pairs: 02_copurchase_pairs rows over the training weeks. Returns (table [P+3, 256] float32,
     training metrics, hierarchy codes [P, 4]).
     """
-    gcfg, dim = cfg.cache.graph, cfg.cache.product_dim
+    gcfg, dim = cfg.cache.graph, PRODUCT_DIM
     n_vocab = len(vocab["product_idx"])
     row = vocab["product_idx"].astype(np.int64) - FIRST_PRODUCT_IDX  # vocab row of each product_idx
     train_mask = np.zeros(n_vocab, dtype=bool)
@@ -113,7 +114,7 @@ def graphsage_embeddings(
     count = pairs["n_baskets"][is_pair].astype(np.float64)
     lift = count * total_baskets / (n_baskets[a_rows] * n_baskets[b_rows])
     agg_weight = lift if gcfg.edge_weight == "lift" else count
-    pos_weight = {"lift": lift, "count": count}.get(gcfg.positive_weight, np.ones_like(count))
+    pos_weight = {"lift": lift, "count": count, "uniform": np.ones_like(count)}[gcfg.positive_weight]
     a_nodes, b_nodes = node_of[a_rows], node_of[b_rows]
     dst, src, w = graph.neighbour_table(len(nodes), a_nodes, b_nodes, agg_weight, gcfg.max_neighbours)
     mean_op = graph.mean_operator(len(nodes), dst, src, w)

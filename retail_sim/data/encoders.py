@@ -10,6 +10,7 @@ import numpy as np
 
 from retail_sim.data.batch import CUSTOMER_DIM, PRICE_DIM, STORE_DIM, TRIP_DIM
 from retail_sim.data.codes import AUXILIARY_CODES, TRIP_BLOCKS
+from retail_sim.widths import SEGMENT_DIM
 
 # ---------------------------------------------------------------- T1 customer context [192]
 
@@ -38,8 +39,8 @@ def encode_customer(cache, customer_idx: np.ndarray, week: np.ndarray, cold_star
     w = cold_start_weight(n_baskets, cold_start_k)[:, None]
     prior = np.asarray(cache.segment_prior)[segment]
     out = np.empty((idx.size, CUSTOMER_DIM), dtype=np.float32)
-    out[:, :64] = np.asarray(cache.segment_embeddings)[segment]
-    out[:, 64:] = w * np.asarray(state, dtype=np.float32) + (1.0 - w) * prior
+    out[:, :SEGMENT_DIM] = np.asarray(cache.segment_embeddings)[segment]
+    out[:, SEGMENT_DIM:] = w * np.asarray(state, dtype=np.float32) + (1.0 - w) * prior
     return out
 
 
