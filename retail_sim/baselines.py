@@ -7,26 +7,31 @@
   any split) holding the candidate; anonymous / cold-start customers have none.
 Co-purchase and own history add popularity / (max popularity + 1) < 1 to their integer counts, so
 equal counts are ordered by popularity and an all-zero row falls back to popularity.
-Every scorer (the model too) excludes the special ids and the basket's visible items: products
-are distinct within a basket, so neither can be a hidden item.
+Every scorer (the model too) excludes the special ids and the basket's visible items
+(metrics.exclude_known): products are distinct within a basket, so neither can be a hidden item.
+
+BaselineScorer holds the baselines as a list of named scorers, each a function of one batch's
+visible items and basket ids; a new baseline is one more entry. The counts come from DuckDB over
+the prepared views (Prepared.connect): the cache's SQL for popularity and co-purchase,
+sql/evaluate/own_history.sql for the own history.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import torch
 
+from retail_sim import sqlrun
 from retail_sim.arrays import ragged_ranges
 from retail_sim.cache import sqlfiles
+from retail_sim.metrics import exclude_known
 from retail_sim.vocab import FIRST_PRODUCT_IDX
 
-BASELINES = ("popularity", "co_purchase", "own_history")
-EXCLUDED_SCORE = float("-inf")
+BASELINES = ("popularity", "co_purchase", "own_history")  # BaselineScorer's scorers, in order
 
 
 @dataclass
@@ -74,15 +79,11 @@ def copurchase_from_pairs(product_a: np.ndarray, product_b: np.ndarray, n_basket
     return CoPurchase(indptr=indptr, indices=cols[order], counts=counts[order], n_products=n_products)
 
 
-def training_counts(con: duckdb.DuckDBPyConnection, prepared: Path, train_weeks: list[int],
+def training_counts(con: duckdb.DuckDBPyConnection, train_weeks: tuple[int, int] | list[int],
                     n_products: int) -> tuple[np.ndarray, CoPurchase, int]:
     """(popularity [n_products] float64, co-purchase counts, training lines) over the training weeks,
-    counted by DuckDB with the cache's SQL (sql/cache/01_product_stats, 02_copurchase_pairs), so
-    the training items never enter Python and DuckDB spills what does not fit its memory limit."""
-    con.execute("set variable items_glob = ?", [str(Path(prepared) / "items" / "*" / "*.parquet")])
-    # the `items` view of sql/prepared_views.sql, alone: evaluation needs no other view
-    con.execute("create or replace temp view items as select * replace (week::integer as week) "
-                "from read_parquet(getvariable('items_glob'), hive_partitioning = true)")
+    counted by DuckDB with the cache's SQL (sql/cache/01_product_stats, 02_copurchase_pairs) over the
+    `items` view, so the training items never enter Python and DuckDB spills what does not fit."""
     first, last = int(train_weeks[0]), int(train_weeks[1])
     stats = sqlfiles.run(con, "01_product_stats", train_first=first, train_last=last)
     popularity = np.zeros(n_products)
@@ -114,40 +115,14 @@ class OwnHistory:
         return row, self.product_idx[idx], self.n_baskets[idx]
 
 
-OWN_HISTORY_SQL = """
--- one row per (evaluated basket of a known customer, product bought in a strictly earlier basket)
-with evaluated as (
-    select basket_id, customer_idx, shop_date, shop_hour
-    from read_parquet(getvariable('samples_glob'), hive_partitioning = true)
-    where split = getvariable('split') and customer_idx > 0
-      and basket_id in (select basket_id from evaluated_baskets)
-),
-earlier_items as (
-    select customer_idx, shop_date, shop_hour, product_idx
-    from read_parquet(getvariable('items_glob'), hive_partitioning = true)
-    where customer_idx > 0
-),
-final as (
-    select e.basket_id, i.product_idx, count(*) as n_baskets
-    from evaluated e
-    join earlier_items i
-      on i.customer_idx = e.customer_idx
-     and (i.shop_date < e.shop_date or (i.shop_date = e.shop_date and i.shop_hour < e.shop_hour))
-    group by e.basket_id, i.product_idx
-)
-select basket_id, product_idx, n_baskets from final order by basket_id, product_idx
-"""
-
-def own_history(con: duckdb.DuckDBPyConnection, prepared: Path, split: str, basket_ids: np.ndarray) -> OwnHistory:
-    """OwnHistory of the baskets `basket_ids` [n] of `split` (point-in-time; items of all splits count).
-    Its size is the sum over those baskets of the products their customer bought before, which is
-    why `evaluate` scores a sample of baskets on a large split."""
-    con.execute("set variable samples_glob = ?", [str(Path(prepared) / "samples" / "*" / "*" / "*.parquet")])
-    con.execute("set variable items_glob = ?", [str(Path(prepared) / "items" / "*" / "*.parquet")])
-    con.execute("set variable split = ?", [split])
+def own_history(con: duckdb.DuckDBPyConnection, split: str, basket_ids: np.ndarray) -> OwnHistory:
+    """OwnHistory of the baskets `basket_ids` [n] of `split` (point-in-time; items of all splits count),
+    by sql/evaluate/own_history.sql over the `samples` and `items` views. Its size is the sum over
+    those baskets of the products their customer bought before, which is why `evaluate` scores a
+    sample of baskets on a large split."""
     con.register("evaluated_baskets", pa.table({"basket_id": np.asarray(basket_ids, dtype=np.int64)}))
     try:
-        table = con.sql(OWN_HISTORY_SQL).to_arrow_table()
+        table = sqlrun.select(con, "evaluate/own_history.sql", split=split)
     finally:
         con.unregister("evaluated_baskets")
     return OwnHistory(
@@ -157,37 +132,62 @@ def own_history(con: duckdb.DuckDBPyConnection, prepared: Path, split: str, bask
     )
 
 
-def exclude_known(scores: torch.Tensor, product_ids: torch.Tensor) -> torch.Tensor:
-    """scores [B, V] with the special ids and each basket's visible products ([B, S] ids, MASK at
-    hidden positions) set to -inf (in place, returned)."""
-    scores[:, :FIRST_PRODUCT_IDX] = EXCLUDED_SCORE
-    visible = product_ids.clamp(min=0)
-    scores.scatter_(1, visible, EXCLUDED_SCORE)  # ids < FIRST_PRODUCT_IDX land on already-excluded columns
-    return scores
+@dataclass
+class Popularity:
+    """Training-week baskets holding the product, the same row for every basket."""
+
+    counts: torch.Tensor  # [V] float64
+    name: str = "popularity"
+
+    def scores(self, product_ids: np.ndarray, basket_ids: np.ndarray) -> torch.Tensor:
+        return self.counts.unsqueeze(0).expand(product_ids.shape[0], -1).clone()
+
+
+@dataclass
+class CoPurchaseScorer:
+    """Σ over the basket's visible items of their co-purchase counts, + the popularity tiebreak."""
+
+    counts: CoPurchase
+    tiebreak: torch.Tensor  # [V] in [0, 1)
+    name: str = "co_purchase"
+
+    def scores(self, product_ids: np.ndarray, basket_ids: np.ndarray) -> torch.Tensor:
+        vis_row, vis_pos = np.nonzero(product_ids >= FIRST_PRODUCT_IDX)  # visible items (MASK/PAD excluded)
+        co = self.counts.basket_scores(vis_row, product_ids[vis_row, vis_pos], product_ids.shape[0])
+        return torch.from_numpy(co) + self.tiebreak
+
+
+@dataclass
+class OwnHistoryScorer:
+    """The customer's earlier baskets holding the product, + the popularity tiebreak."""
+
+    history: OwnHistory
+    tiebreak: torch.Tensor
+    name: str = "own_history"
+
+    def scores(self, product_ids: np.ndarray, basket_ids: np.ndarray) -> torch.Tensor:
+        row, product, count = self.history.lookup(basket_ids)
+        hist = torch.zeros(product_ids.shape[0], len(self.tiebreak), dtype=torch.float64)
+        hist.index_put_((torch.from_numpy(row), torch.from_numpy(product)), torch.from_numpy(count), accumulate=True)
+        return hist + self.tiebreak
 
 
 class BaselineScorer:
-    """Scores [B, V] per baseline for the baskets of one batch."""
+    """Scores [B, V] per baseline for the baskets of one batch: a list of named scorers."""
 
     def __init__(self, popularity: np.ndarray, copurchase: CoPurchase, history: OwnHistory):
-        self.popularity = torch.from_numpy(popularity.astype(np.float64))
-        self.tiebreak = self.popularity / (self.popularity.max() + 1.0)  # [V] in [0, 1)
+        counts = torch.from_numpy(popularity.astype(np.float64))
+        tiebreak = counts / (counts.max() + 1.0)  # [V] in [0, 1)
         self.copurchase = copurchase
         self.history = history
-        self.n_products = len(popularity)
+        self.scorers = [Popularity(counts), CoPurchaseScorer(copurchase, tiebreak), OwnHistoryScorer(history, tiebreak)]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.scorers)
 
     def scores(self, product_ids: torch.Tensor, basket_ids: np.ndarray) -> dict[str, torch.Tensor]:
-        """product_ids [B, S] (MASK at hidden positions, PAD 0), basket_ids [B] -> name -> [B, V] float64."""
-        b = product_ids.shape[0]
+        """product_ids [B, S] (MASK at hidden positions, PAD 0), basket_ids [B] -> name -> [B, V] float64,
+        special ids and visible items excluded."""
         ids = product_ids.cpu().numpy()
-        vis_row, vis_pos = np.nonzero(ids >= FIRST_PRODUCT_IDX)  # visible items (MASK/PAD excluded)
-        co = torch.from_numpy(self.copurchase.basket_scores(vis_row, ids[vis_row, vis_pos], b))  # [B, V]
-        row, product, count = self.history.lookup(basket_ids)
-        hist = torch.zeros(b, self.n_products, dtype=torch.float64)
-        hist.index_put_((torch.from_numpy(row), torch.from_numpy(product)), torch.from_numpy(count), accumulate=True)
-        out = {
-            "popularity": self.popularity.unsqueeze(0).expand(b, -1).clone(),
-            "co_purchase": co + self.tiebreak,
-            "own_history": hist + self.tiebreak,
-        }
-        return {name: exclude_known(s, product_ids) for name, s in out.items()}
+        return {s.name: exclude_known(s.scores(ids, basket_ids), product_ids) for s in self.scorers}

@@ -14,6 +14,7 @@ import json
 import shutil
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,82 +26,35 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import torch
 
+from retail_sim import sqlrun
 from retail_sim.arrays import sorted_lookup
 from retail_sim.baselines import BASELINES, BaselineScorer, own_history, training_counts
-from retail_sim.config import Config, apply
+from retail_sim.config import Config, from_dict
 from retail_sim.data.batch import AUXILIARY_TASKS, IGNORE_INDEX
 from retail_sim.data.codes import AUXILIARY_CODES
+from retail_sim.data.evaluation import GROUP_BY
 from retail_sim.data.masking import evaluation_sample
 from retail_sim.errors import UserError
-from retail_sim.manifest import read_manifest
 from retail_sim.metrics import (
     RECALL_KS,
     accuracy,
+    exclude_known,
     grouped_ranking_metrics,
     macro_f1,
     ranking_metrics,
     target_ranks,
 )
+from retail_sim.model import WorldModel
 from retail_sim.plot import line_chart
+from retail_sim.prepared import Prepared
 from retail_sim.progress import log
-from retail_sim.sqlrun import connect
 from retail_sim.train.checkpoint import load_checkpoint
 from retail_sim.train.distributed import resolve_device
-from retail_sim.train.loop import autocast_context, build_model, cache_fingerprint
+from retail_sim.train.loop import autocast_context, build_model
 
-SCORERS = ("model",) + BASELINES
+SCORERS = ("model",) + BASELINES  # the scorers of the tables, in order
 RANK_COLUMNS = ("n_items", "accuracy", *(f"recall@{k}" for k in RECALL_KS), "mrr")
 SEGMENTS = ("cold_start", "rest")
-
-
-def config_from_dict(data: dict[str, Any]) -> Config:
-    """The Config saved in a checkpoint (nested dict) as a Config object."""
-    flat: dict[str, Any] = {}
-
-    def walk(node: dict[str, Any], prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                flat[f"{prefix}{key}"] = value
-
-    walk(data, "")
-    return apply(Config(), flat, source="checkpoint config")
-
-
-def known_mask(product_ids: torch.Tensor, n_products: int) -> torch.Tensor:
-    """[B, S] input ids -> [B, V] bool: special ids and the basket's visible products (never a hidden item)."""
-    mask = torch.zeros(product_ids.shape[0], n_products, dtype=torch.bool)
-    mask.scatter_(1, product_ids.clamp(min=0).cpu(), True)
-    mask[:, :3] = True
-    return mask
-
-
-def majority_classes(con: duckdb.DuckDBPyConnection, prepared: Path) -> dict[str, int]:
-    """task -> most frequent label id among the training split's labelled baskets."""
-    con.execute("set variable samples_glob = ?", [str(Path(prepared) / "samples" / "*" / "*" / "*.parquet")])
-    out = {}
-    for task, (column, classes) in AUXILIARY_CODES.items():
-        rows = con.sql(
-            f"select {column} as label, count(*) as n "  # column names come from codes.py, not from input
-            "from read_parquet(getvariable('samples_glob'), hive_partitioning = true) "
-            f"where split = 'train' and {column} is not null group by 1 order by n desc, label limit 1"
-        ).fetchall()
-        if rows and rows[0][0] in classes:
-            out[task] = classes.index(rows[0][0])
-    return out
-
-
-def basket_flags(con: duckdb.DuckDBPyConnection, prepared: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(basket_id sorted [n], is_unseen_in_train [n] bool) of the split's baskets."""
-    con.execute("set variable samples_glob = ?", [str(Path(prepared) / "samples" / "*" / "*" / "*.parquet")])
-    con.execute("set variable split = ?", [split])
-    t = con.sql(
-        "select basket_id, coalesce(is_unseen_in_train, false) as cold "
-        "from read_parquet(getvariable('samples_glob'), hive_partitioning = true, union_by_name = true) "
-        "where split = getvariable('split') order by basket_id"
-    ).to_arrow_table()
-    return t.column("basket_id").to_numpy().astype(np.int64), t.column("cold").to_numpy(zero_copy_only=False).astype(bool)
 
 
 class Collector:
@@ -127,21 +81,41 @@ class Collector:
     def cat(self, parts: list[np.ndarray], dtype) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 
+    def add(self, key: Any, batch, ranks: dict[str, np.ndarray], rows: np.ndarray, aux_out: dict, cold: np.ndarray) -> None:
+        """One scored batch: the ranks of its hidden items (rows: their basket), the auxiliary
+        predictions of its labelled baskets, each with its group and cold-start flag."""
+        group = self.group_id(key)
+        self.n_baskets += batch.batch_size
+        for name, r in ranks.items():
+            self.ranks[name].append(r)
+        self.item_group.append(np.full(len(rows), group))
+        self.item_cold.append(cold[rows])
+        for task in AUXILIARY_TASKS:
+            labels = batch.auxiliary_labels.get(task)
+            if labels is None:
+                continue
+            labels = labels.cpu().numpy()
+            keep = labels != IGNORE_INDEX
+            entry = self.aux[task]
+            entry["true"].append(labels[keep])
+            entry["pred"].append(aux_out[f"aux_{task}"].argmax(dim=-1).numpy()[keep])
+            entry["group"].append(np.full(int(keep.sum()), group))
+            entry["cold"].append(cold[keep])
+
 
 def score_batch(model, batch, scorer: BaselineScorer, device, bf16: bool) -> tuple[dict[str, np.ndarray], np.ndarray, dict]:
-    """One evaluation batch -> (ranks per scorer [N], basket row of each hidden item [N], model outputs)."""
+    """One evaluation batch -> (ranks per scorer [N], basket row of each hidden item [N], model outputs).
+    Every scorer, the model too, has the special ids and the basket's visible items excluded."""
     with torch.no_grad(), autocast_context(device, bf16):
         out = model(batch.to(device))
     valid = batch.masked_targets != IGNORE_INDEX  # [B, M]
     rows, cols = valid.nonzero(as_tuple=True)
     targets = batch.masked_targets[rows, cols]
-    exclude = known_mask(batch.product_ids, model.n_products)[rows]  # [N, V]
-    ranks = {}
-    logits = out["item_logits"].float().cpu()[rows, cols]
-    ranks["model"] = target_ranks(logits.masked_fill(exclude, float("-inf")), targets).numpy()
-    baseline_scores = scorer.scores(batch.product_ids.cpu(), batch.basket_id.cpu().numpy())
-    for name in BASELINES:
-        ranks[name] = target_ranks(baseline_scores[name][rows].masked_fill(exclude, float("-inf")), targets).numpy()
+    product_ids = batch.product_ids.cpu()
+    logits = out["item_logits"].float().cpu()[rows, cols]  # [N, V], a copy
+    ranks = {"model": target_ranks(exclude_known(logits, product_ids[rows]), targets).numpy()}
+    for name, scores in scorer.scores(product_ids, batch.basket_id.cpu().numpy()).items():
+        ranks[name] = target_ranks(scores[rows], targets).numpy()
     return ranks, rows.numpy(), {k: v.float().cpu() for k, v in out.items() if k.startswith("aux_")}
 
 
@@ -171,84 +145,134 @@ def aux_metrics(true: np.ndarray, pred: np.ndarray, task: str) -> dict[str, floa
     return {f"{task}_accuracy": accuracy(true, pred), f"{task}_macro_f1": macro_f1(true, pred, n)}
 
 
-def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "validation", group_by: str = "date",
-             out: Path | None = None, max_batches: int = 0, cache=None) -> dict[str, pa.Table]:
-    """Evaluate `checkpoint` on <prepared>'s `split`; write the tables and the plot into `out`
-    (default <checkpoint folder>/eval_<split>); return the tables by name."""
-    from retail_sim.data.loader import EvaluationDataLoader, WorldModelDataset
-
+def evaluate(cfg: Config, checkpoint: Path, prepared: Path | Prepared, split: str = "validation",
+             group_by: str = "date", out: Path | None = None, max_batches: int = 0, cache=None) -> dict[str, pa.Table]:
+    """Evaluate `checkpoint` on <prepared>'s `split`; write the tables, the plot and summary.json into
+    `out` (default <checkpoint folder>/eval_<split>); return the tables by name."""
     if split not in ("validation", "test"):
         raise UserError(f"--split {split}: choose validation or test")
-    if group_by not in ("date", "hour", "week"):
+    if group_by not in GROUP_BY:
         raise UserError(f"--group-by {group_by}: choose date, hour or week")
-    prepared, checkpoint = Path(prepared), Path(checkpoint)
     started = time.perf_counter()
-    ckpt = load_checkpoint(checkpoint, expected_fingerprint=cache_fingerprint(prepared, cache))
-    run_cfg = config_from_dict(ckpt["config"])
+    prep = prepared if isinstance(prepared, Prepared) else Prepared(prepared)
+    run = load_run(cfg, Path(checkpoint), prep, cache)
+    out = Path(out) if out is not None else run.checkpoint.parent / f"eval_{split}"
+    out.mkdir(parents=True, exist_ok=True)
+    baselines = build_baselines(cfg, run, prep, split, out, started)
+    col = collect(cfg, run, prep, split, group_by, baselines, max_batches, cache)
+    tables = make_tables(col, baselines, group_by)
+    write_outputs(out, tables, col, run, baselines, split, group_by, cfg, started)
+    return tables
+
+
+@dataclass
+class Run:
+    """The checkpoint being evaluated: its resolved config and its model on the evaluation device."""
+
+    checkpoint: Path
+    ckpt: dict[str, Any]
+    config: Config
+    model: WorldModel
+    device: torch.device
+
+
+def load_run(cfg: Config, checkpoint: Path, prepared: Prepared, cache=None) -> Run:
+    """The checkpoint (refused when trained on another tensor cache) and its model, in eval mode."""
+    ckpt = load_checkpoint(checkpoint, expected_fingerprint=prepared.cache_fingerprint(cache))
+    run_cfg = from_dict(ckpt["config"], source=f"{checkpoint} (config)")
     device = resolve_device(cfg.train.device)
     if cfg.train.cpu_threads > 0:
         torch.set_num_threads(cfg.train.cpu_threads)
     model = build_model(run_cfg, int(ckpt["n_products"]))
     model.load_state_dict(ckpt["model"])
     model.to(device).eval()
-    out = Path(out) if out is not None else checkpoint.parent / f"eval_{split}"
-    out.mkdir(parents=True, exist_ok=True)
+    return Run(checkpoint, ckpt, run_cfg, model, device)
 
-    train_weeks = read_manifest(prepared)["config"]["splits"]["train_weeks"]
-    con = connect(cfg, temp_directory=out / ".duckdb_tmp")
-    flag_ids, flag_cold = basket_flags(con, prepared, split)
-    selected = evaluation_sample(flag_ids, cfg.train.eval_max_baskets, run_cfg.seed)
-    sampled = len(selected) < len(flag_ids)
-    if sampled:
-        log(f"scoring a fixed sample of {len(selected):,} of the {len(flag_ids):,} {split} baskets "
-            f"(train.eval_max_baskets / --max-baskets; 0 scores all)")
-    popularity, copurchase, n_lines = training_counts(con, prepared, train_weeks, model.n_products)
-    scorer = BaselineScorer(popularity, copurchase, own_history(con, prepared, split, selected))
-    majority = majority_classes(con, prepared)
+
+@dataclass
+class Baselines:
+    """The baseline scorers, the auxiliary majority classes, and which baskets of the split are scored."""
+
+    scorer: BaselineScorer
+    majority: dict[str, int]  # task -> majority label id in the training split
+    basket_ids: np.ndarray  # [n] every basket of the split, sorted
+    cold: np.ndarray  # [n] bool, is_unseen_in_train
+    selected: np.ndarray  # the scored baskets, sorted (all of them unless the split exceeds the cap)
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.selected) < len(self.basket_ids)
+
+    def is_cold(self, basket_ids: np.ndarray) -> np.ndarray:
+        found, pos = sorted_lookup(self.basket_ids, basket_ids)
+        return found & self.cold[pos] if len(self.basket_ids) else found
+
+
+def build_baselines(cfg: Config, run: Run, prepared: Prepared, split: str, out: Path, started: float) -> Baselines:
+    """Counted by DuckDB over the prepared views (spilling into out/.duckdb_tmp, removed after): the
+    split's baskets and cold-start flags, the fixed sample to score, the training-week popularity
+    and co-purchase counts, the sample's own history and the auxiliary majority classes."""
+    con = prepared.connect(cfg, temp_directory=out / ".duckdb_tmp")
+    try:
+        flags = sqlrun.select(con, "evaluate/basket_flags.sql", split=split)
+        basket_ids = flags.column("basket_id").to_numpy().astype(np.int64)
+        cold = flags.column("cold").to_numpy(zero_copy_only=False).astype(bool)
+        selected = evaluation_sample(basket_ids, cfg.train.eval_max_baskets, run.config.seed)
+        if len(selected) < len(basket_ids):
+            log(f"scoring a fixed sample of {len(selected):,} of the {len(basket_ids):,} {split} baskets "
+                f"(train.eval_max_baskets / --max-baskets; 0 scores all)")
+        popularity, copurchase, n_lines = training_counts(con, prepared.weeks("train"), run.model.n_products)
+        scorer = BaselineScorer(popularity, copurchase, own_history(con, split, selected))
+        majority = majority_classes(con)
+    finally:
+        con.close()
+        shutil.rmtree(out / ".duckdb_tmp", ignore_errors=True)
     log(f"baselines ready: {n_lines:,} training lines, {scorer.copurchase.nnz:,} co-purchase pairs, "
         f"{len(scorer.history.basket_id):,} own-history rows ({time.perf_counter() - started:.1f}s)")
-    con.close()
-    shutil.rmtree(out / ".duckdb_tmp", ignore_errors=True)
+    return Baselines(scorer, majority, basket_ids, cold, selected)
 
-    dataset = WorldModelDataset(prepared, split=split, max_seq_len=run_cfg.splits.max_seq_len,
-                                mask_prob=run_cfg.masking.mask_prob, enable_auxiliary_tasks=True,
-                                seed=run_cfg.seed, config=run_cfg, cache=cache)
+
+def majority_classes(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """task -> most frequent label id among the training split's labelled baskets
+    (sql/evaluate/majority_class.sql)."""
+    rows = sqlrun.select(con, "evaluate/majority_class.sql").to_pylist()
+    found = {r["label_column"]: r["label"] for r in rows}
+    return {task: classes.index(found[column]) for task, (column, classes) in AUXILIARY_CODES.items()
+            if found.get(column) in classes}
+
+
+def collect(cfg: Config, run: Run, prepared: Prepared, split: str, group_by: str, baselines: Baselines,
+            max_batches: int = 0, cache=None) -> Collector:
+    """Score every selected basket of the split with the model and the baselines, batch by batch."""
+    from retail_sim.data.dataset import WorldModelDataset
+    from retail_sim.data.evaluation import EvaluationDataLoader
+
+    rc = run.config
+    dataset = WorldModelDataset(prepared, split=split, max_seq_len=rc.splits.max_seq_len, enable_auxiliary_tasks=True,
+                                config=rc, cache=cache)
     loader = EvaluationDataLoader(dataset, batch_size=cfg.train.eval_batch_size, group_by=group_by)
     col = Collector()
     for i, (key, batch) in enumerate(loader):
         if max_batches and i >= max_batches:
             break
-        if sampled:
-            keep, _ = sorted_lookup(selected, batch.basket_id.cpu().numpy())
+        if baselines.sampled:
+            keep, _ = sorted_lookup(baselines.selected, batch.basket_id.cpu().numpy())
             if not keep.any():
                 continue
             if not keep.all():
                 batch = batch.select(torch.from_numpy(np.flatnonzero(keep)))
-        group = col.group_id(key)
-        ranks, rows, aux_out = score_batch(model, batch, scorer, device, cfg.train.bf16)
-        basket_ids = batch.basket_id.cpu().numpy()
-        col.n_baskets += len(basket_ids)
-        found, pos = sorted_lookup(flag_ids, basket_ids)
-        cold = found & flag_cold[pos] if len(flag_ids) else found
-        for name, r in ranks.items():
-            col.ranks[name].append(r)
-        col.item_group.append(np.full(len(rows), group))
-        col.item_cold.append(cold[rows])
-        for task in AUXILIARY_TASKS:
-            labels = batch.auxiliary_labels.get(task)
-            if labels is None:
-                continue
-            labels = labels.cpu().numpy()
-            keep = labels != IGNORE_INDEX
-            entry = col.aux[task]
-            entry["true"].append(labels[keep])
-            entry["pred"].append(aux_out[f"aux_{task}"].argmax(dim=-1).numpy()[keep])
-            entry["group"].append(np.full(int(keep.sum()), group))
-            entry["cold"].append(cold[keep])
+        ranks, rows, aux_out = score_batch(run.model, batch, baselines.scorer, run.device, cfg.train.bf16)
+        col.add(key, batch, ranks, rows, aux_out, baselines.is_cold(batch.basket_id.cpu().numpy()))
+    return col
 
+
+def make_tables(col: Collector, baselines: Baselines, group_by: str) -> dict[str, pa.Table]:
+    """overall (ranking + auxiliary metrics per scorer), cold_start (cold start vs the rest) and
+    by_<group> (ranking metrics per group, groups in the order met)."""
+    scorers = ("model", *baselines.scorer.names)
     groups = col.cat(col.item_group, np.int64)
     cold = col.cat(col.item_cold, bool)
-    ranks = {name: col.cat(col.ranks[name], np.int64) for name in SCORERS}
+    ranks = {name: col.cat(col.ranks[name], np.int64) for name in scorers}
     aux = {t: {k: col.cat(v, bool if k == "cold" else np.int64) for k, v in e.items()} for t, e in col.aux.items()}
 
     def aux_row(scorer_name: str, select) -> dict[str, float | None]:
@@ -257,8 +281,8 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "valida
             true = aux[task]["true"][select(aux[task])]
             if scorer_name == "model":
                 pred = aux[task]["pred"][select(aux[task])]
-            elif scorer_name == "popularity" and task in majority:
-                pred = np.full(len(true), majority[task])
+            elif scorer_name == "popularity" and task in baselines.majority:
+                pred = np.full(len(true), baselines.majority[task])
             else:
                 row[f"{task}_accuracy"] = row[f"{task}_macro_f1"] = None
                 continue
@@ -266,7 +290,7 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "valida
         return row
 
     overall: dict[str, list] = defaultdict(list)
-    for name in SCORERS:
+    for name in scorers:
         overall["scorer"].append(name)
         for k, v in ranking_metrics(ranks[name]).items():
             overall[k].append(v)
@@ -274,7 +298,7 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "valida
             overall[k].append(v)
     segments: dict[str, list] = defaultdict(list)
     for segment, want in zip(SEGMENTS, (True, False), strict=True):
-        for name in SCORERS:
+        for name in scorers:
             segments["segment"].append(segment)
             segments["scorer"].append(name)
             for k, v in ranking_metrics(ranks[name][cold == want]).items():
@@ -282,30 +306,36 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "valida
             for k, v in aux_row(name, lambda e, want=want: e["cold"] == want).items():
                 segments[k].append(v)
     by_group: dict[str, list] = defaultdict(list)
-    recall10 = {}
-    for name in SCORERS:
+    for name in scorers:
         g = grouped_ranking_metrics(ranks[name], groups, len(col.groups))
-        recall10[name] = g["recall@10"].tolist()
         for gi, group_name in enumerate(col.groups):
             by_group[group_by].append(group_name)
             by_group["scorer"].append(name)
             for k in RANK_COLUMNS:
                 by_group[k].append(g[k][gi].item())
+    return {"overall": _table(overall), "cold_start": _table(segments), f"by_{group_by}": _table(by_group)}
 
-    tables = {"overall": _table(overall), "cold_start": _table(segments), f"by_{group_by}": _table(by_group)}
+
+def write_outputs(out: Path, tables: dict[str, pa.Table], col: Collector, run: Run, baselines: Baselines, split: str,
+                  group_by: str, cfg: Config, started: float) -> None:
+    """Each table as Parquet and CSV, the recall@10 plot per group (in time order) and summary.json."""
     for name, table in tables.items():
         _write(table, out, name)
+    by_group = tables[f"by_{group_by}"].to_pydict()
+    recall10 = defaultdict(list)  # scorer -> recall@10 per group, groups in the order met
+    for scorer, value in zip(by_group["scorer"], by_group["recall@10"], strict=True):
+        recall10[scorer].append(value)
     # keys: week -> int, date -> 'YYYY-MM-DD', hour -> 'YYYY-MM-DD HH:00' (text sorts in time order)
     order = np.argsort([int(g) for g in col.groups] if group_by == "week" else col.groups, kind="stable")
     line_chart(out / f"recall10_by_{group_by}.png", [col.groups[i] for i in order],
-               {name: [recall10[name][i] for i in order] for name in SCORERS},
+               {name: [values[i] for i in order] for name, values in recall10.items()},
                title=f"recall@10 by {group_by} ({split})", y_label="recall@10")
-    summary = {"checkpoint": str(checkpoint), "split": split, "group_by": group_by, "step": ckpt["step"],
-               "n_items": int(len(groups)), "n_groups": len(col.groups), "n_baskets": col.n_baskets,
-               "n_baskets_in_split": int(len(flag_ids)), "max_baskets": cfg.train.eval_max_baskets,
-               "seconds": round(time.perf_counter() - started, 3), "overall": tables["overall"].to_pylist()}
+    summary = {"checkpoint": str(run.checkpoint), "split": split, "group_by": group_by, "step": run.ckpt["step"],
+               "n_items": int(sum(len(g) for g in col.item_group)), "n_groups": len(col.groups),
+               "n_baskets": col.n_baskets, "n_baskets_in_split": int(len(baselines.basket_ids)),
+               "max_baskets": cfg.train.eval_max_baskets, "seconds": round(time.perf_counter() - started, 3),
+               "overall": tables["overall"].to_pylist()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    return tables
 
 
 def print_report(tables: dict[str, pa.Table]) -> None:

@@ -26,6 +26,24 @@ from retail_sim.metrics import grouped_ranking_metrics, macro_f1, ranking_metric
 from retail_sim.vocab import MASK_IDX, PAD_IDX
 
 V = 8
+
+
+def views(folder, *names):
+    """A DuckDB connection with the `items` / `samples` views over hand-made files, defined as
+    sql/prepared_views.sql defines them (the baselines read those views)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("set variable prepared = ?", [str(folder)])
+    if "items" in names:
+        con.execute("create view items as select * replace (week::integer as week) "
+                    "from read_parquet(getvariable('prepared') || '/items/*/*.parquet', hive_partitioning = true)")
+    if "samples" in names:
+        con.execute("create view samples as select * "
+                    "from read_parquet(getvariable('prepared') || '/samples/*/*/*.parquet', hive_partitioning = true)")
+    return con
+
+
 TRAIN_BASKET = np.array([1, 1, 1, 2, 2, 3, 3, 4])
 TRAIN_PRODUCT = np.array([3, 4, 5, 3, 4, 3, 6, 7])
 
@@ -63,9 +81,7 @@ def test_training_counts_in_duckdb(tmp_path):
         pq.write_table(pa.table({"basket_id": basket[keep], "product_idx": product[keep],
                                  "customer_idx": np.zeros(keep.sum(), int), "unit_price": np.ones(keep.sum())}),
                        folder / "part-0.parquet")
-    import duckdb
-
-    popularity, co, n_lines = training_counts(duckdb.connect(), tmp_path, [1, 1], V)
+    popularity, co, n_lines = training_counts(views(tmp_path, "items"), [1, 1], V)
     assert popularity.tolist() == POPULARITY.tolist() and n_lines == len(TRAIN_BASKET)
     assert torch.equal(co.to_dense(), expected_copurchase())
 
@@ -147,9 +163,7 @@ def test_own_history_sql_is_point_in_time(tmp_path):
     folder = tmp_path / "samples" / "split=validation" / "bucket=1"
     folder.mkdir(parents=True)
     pq.write_table(samples, folder / "part-0.parquet")
-    import duckdb
-
-    hist = own_history(duckdb.connect(), tmp_path, "validation", np.array([20, 21, 22, 30, 40]))
+    hist = own_history(views(tmp_path, "items", "samples"), "validation", np.array([20, 21, 22, 30, 40]))
     rows = list(zip(hist.basket_id.tolist(), hist.product_idx.tolist(), hist.n_baskets.tolist(), strict=True))
     assert rows == [
         (20, 6, 2.0), (20, 7, 1.0),  # baskets 10 and 11 only (21 is not strictly earlier)
@@ -159,5 +173,5 @@ def test_own_history_sql_is_point_in_time(tmp_path):
     row, product, count = hist.lookup(np.array([22, 30, 20]))
     assert row.tolist() == [0, 0, 0, 0, 2, 2] and product.tolist() == [3, 4, 6, 7, 6, 7]
     # only the baskets asked for (evaluate's sample)
-    part = own_history(duckdb.connect(), tmp_path, "validation", np.array([21, 40]))
+    part = own_history(views(tmp_path, "items", "samples"), "validation", np.array([21, 40]))
     assert part.basket_id.tolist() == [21, 21] and part.product_idx.tolist() == [6, 7]
