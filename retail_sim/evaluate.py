@@ -266,54 +266,82 @@ def collect(cfg: Config, run: Run, prepared: Prepared, split: str, group_by: str
     return col
 
 
-def make_tables(col: Collector, baselines: Baselines, group_by: str) -> dict[str, pa.Table]:
-    """overall (ranking + auxiliary metrics per scorer), cold_start (cold start vs the rest) and
-    by_<group> (ranking metrics per group, groups in the order met)."""
-    scorers = ("model", *baselines.scorer.names)
-    groups = col.cat(col.item_group, np.int64)
-    cold = col.cat(col.item_cold, bool)
-    ranks = {name: col.cat(col.ranks[name], np.int64) for name in scorers}
-    aux = {t: {k: col.cat(v, bool if k == "cold" else np.int64) for k, v in e.items()} for t, e in col.aux.items()}
+@dataclass
+class Collected:
+    """A Collector's parts as arrays: per hidden item its ranks, group and cold-start flag; per
+    labelled basket and task its true label, prediction, group and flag."""
 
-    def aux_row(scorer_name: str, select) -> dict[str, float | None]:
+    ranks: dict[str, np.ndarray]  # scorer -> [N] int64
+    groups: np.ndarray  # [N] int64 index into the group names
+    cold: np.ndarray  # [N] bool
+    aux: dict[str, dict[str, np.ndarray]]  # task -> true / pred / group / cold
+    majority: dict[str, int]  # task -> majority label id (the popularity row's predictor)
+
+    def aux_row(self, scorer: str, select) -> dict[str, float | None]:
+        """Auxiliary accuracy and macro-F1 per task of one scorer on the baskets `select` picks:
+        the model's heads, the majority class for popularity, None for the other baselines."""
         row: dict[str, float | None] = {}
         for task in AUXILIARY_TASKS:
-            true = aux[task]["true"][select(aux[task])]
-            if scorer_name == "model":
-                pred = aux[task]["pred"][select(aux[task])]
-            elif scorer_name == "popularity" and task in baselines.majority:
-                pred = np.full(len(true), baselines.majority[task])
+            true = self.aux[task]["true"][select(self.aux[task])]
+            if scorer == "model":
+                pred = self.aux[task]["pred"][select(self.aux[task])]
+            elif scorer == "popularity" and task in self.majority:
+                pred = np.full(len(true), self.majority[task])
             else:
                 row[f"{task}_accuracy"] = row[f"{task}_macro_f1"] = None
                 continue
             row.update(aux_metrics(true, pred, task))
         return row
 
+
+def make_tables(col: Collector, baselines: Baselines, group_by: str) -> dict[str, pa.Table]:
+    """overall (ranking + auxiliary metrics per scorer), cold_start (cold start vs the rest) and
+    by_<group> (ranking metrics per group, groups in the order met)."""
+    scorers = ("model", *baselines.scorer.names)
+    c = Collected(
+        ranks={name: col.cat(col.ranks[name], np.int64) for name in scorers},
+        groups=col.cat(col.item_group, np.int64), cold=col.cat(col.item_cold, bool),
+        aux={t: {k: col.cat(v, bool if k == "cold" else np.int64) for k, v in e.items()} for t, e in col.aux.items()},
+        majority=baselines.majority,
+    )
+    return {"overall": _overall_table(c, scorers), "cold_start": _cold_start_table(c, scorers),
+            f"by_{group_by}": _group_table(c, scorers, col.groups, group_by)}
+
+
+def _overall_table(c: Collected, scorers: tuple[str, ...]) -> pa.Table:
     overall: dict[str, list] = defaultdict(list)
     for name in scorers:
         overall["scorer"].append(name)
-        for k, v in ranking_metrics(ranks[name]).items():
+        for k, v in ranking_metrics(c.ranks[name]).items():
             overall[k].append(v)
-        for k, v in aux_row(name, lambda e: slice(None)).items():
+        for k, v in c.aux_row(name, lambda e: slice(None)).items():
             overall[k].append(v)
+    return _table(overall)
+
+
+def _cold_start_table(c: Collected, scorers: tuple[str, ...]) -> pa.Table:
     segments: dict[str, list] = defaultdict(list)
     for segment, want in zip(SEGMENTS, (True, False), strict=True):
         for name in scorers:
             segments["segment"].append(segment)
             segments["scorer"].append(name)
-            for k, v in ranking_metrics(ranks[name][cold == want]).items():
+            for k, v in ranking_metrics(c.ranks[name][c.cold == want]).items():
                 segments[k].append(v)
-            for k, v in aux_row(name, lambda e, want=want: e["cold"] == want).items():
+            for k, v in c.aux_row(name, lambda e, want=want: e["cold"] == want).items():
                 segments[k].append(v)
+    return _table(segments)
+
+
+def _group_table(c: Collected, scorers: tuple[str, ...], group_names: list[str], group_by: str) -> pa.Table:
     by_group: dict[str, list] = defaultdict(list)
     for name in scorers:
-        g = grouped_ranking_metrics(ranks[name], groups, len(col.groups))
-        for gi, group_name in enumerate(col.groups):
+        g = grouped_ranking_metrics(c.ranks[name], c.groups, len(group_names))
+        for gi, group_name in enumerate(group_names):
             by_group[group_by].append(group_name)
             by_group["scorer"].append(name)
             for k in RANK_COLUMNS:
                 by_group[k].append(g[k][gi].item())
-    return {"overall": _table(overall), "cold_start": _table(segments), f"by_{group_by}": _table(by_group)}
+    return _table(by_group)
 
 
 def write_outputs(out: Path, tables: dict[str, pa.Table], col: Collector, run: Run, baselines: Baselines, split: str,

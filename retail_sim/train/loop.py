@@ -305,25 +305,35 @@ def setup(cfg: Config, prepared: Prepared, run_dir: Path, resume: str | None, ca
     state = TrainState(cfg, run_dir, info, device, log, fingerprint, cache.n_products_total, model, ddp, optimizer,
                        scheduler, weights, train_loader, val_loader, accum, steps_per_epoch, total_steps)
     if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        state.step, state.epoch, state.batches_done = ckpt["step"], ckpt["epoch"], ckpt["batches_done"]
-        state.best_val, state.bad_epochs = ckpt["best_val_loss"], ckpt["epochs_without_improvement"]
-        state.loader_state, state.pending_rng = ckpt["loader"], ckpt["rng"]
+        restore(state, ckpt)
         log.message(f"resuming from {resume_path}: step {state.step}, epoch {state.epoch + 1}, "
                     f"batch {state.batches_done}")
     log.message(f"model {resolve_dims(cfg.model)} — {count_parameters(model):,} parameters on {device}"
                 f"{' x' + str(info.world_size) if info.enabled else ''}; {steps_per_epoch} steps/epoch, "
                 f"{total_steps} steps in all")
     if info.is_main:
-        with atomic_write(run_dir / RUN_CONFIG, "w") as fh:
-            fh.write(to_toml(cfg, f"resolved config of the run in {run_dir}; to repeat it:\n"
-                                  f"  retail-sim train --config {run_dir / RUN_CONFIG} --prepared {prepared.path} --out DIR"))
+        write_run_config(cfg, run_dir, prepared)
     state.interval = Interval(torch.zeros((), device=device))
     state.start_step = state.step
     state.run_start = state.interval.start
     ddp.train()
     return state
+
+
+def restore(s: TrainState, ckpt: dict[str, Any]) -> None:
+    """Optimiser, schedule, counters, loader position and RNG states of the checkpoint to resume."""
+    s.optimizer.load_state_dict(ckpt["optimizer"])
+    s.scheduler.load_state_dict(ckpt["scheduler"])
+    s.step, s.epoch, s.batches_done = ckpt["step"], ckpt["epoch"], ckpt["batches_done"]
+    s.best_val, s.bad_epochs = ckpt["best_val_loss"], ckpt["epochs_without_improvement"]
+    s.loader_state, s.pending_rng = ckpt["loader"], ckpt["rng"]
+
+
+def write_run_config(cfg: Config, run_dir: Path, prepared: Prepared) -> None:
+    """<run>/config.toml: the run's resolved config, which `--config` reads back."""
+    with atomic_write(run_dir / RUN_CONFIG, "w") as fh:
+        fh.write(to_toml(cfg, f"resolved config of the run in {run_dir}; to repeat it:\n"
+                              f"  retail-sim train --config {run_dir / RUN_CONFIG} --prepared {prepared.path} --out DIR"))
 
 
 def run_epoch(s: TrainState, stop: Callable[[], bool]) -> None:
