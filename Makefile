@@ -29,8 +29,8 @@ demo: install
 	$(RS) splits --raw $(RAW) --out $(PREPARED)
 	$(RS) cache --prepared $(PREPARED)
 	$(RS) audit --prepared $(PREPARED)
-	$(RS) train --prepared $(PREPARED) --out $(RUN) --preset tiny --epochs 1 --max-steps 1500 --lr 3e-3 --device cpu
-	$(RS) evaluate --checkpoint $(RUN)/best.pt --prepared $(PREPARED) --split test --group-by week --device cpu
+	$(RS) train --config configs/demo.toml --prepared $(PREPARED) --out $(RUN)
+	$(RS) evaluate --config configs/demo.toml --checkpoint $(RUN)/best.pt --prepared $(PREPARED) --split test --group-by week
 
 synth: install
 	$(RS) synth --out $(RAW)

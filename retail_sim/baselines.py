@@ -8,31 +8,35 @@
 - decayed_history: the same baskets, each weighted by history.decay ^ (age in weeks);
 - history_co_purchase: alpha * the candidate's share of the customer's decayed count + (1 - alpha)
   * the mean over the visible items v of the cosine-normalised co-purchase C[v, c] / sqrt(pop v
-  * pop c); alpha is chosen on the validation split (evaluate.py).
-The history baselines read the purchase-history index (data/history.py: the as-of rule the
-loader uses, untruncated). Co-purchase and the history counts add popularity / (max popularity
-+ 1) < 1, so equal counts are ordered by popularity and an all-zero row falls back to popularity;
-the two [0, 1] scores (decayed_history's is shifted to [1, ...)) add it times 1e-6.
-Every scorer (the model too) excludes the special ids and the basket's visible items: products
-are distinct within a basket, so neither can be a hidden item.
+  * pop c); alpha is chosen on the validation split (evaluate.choose_alpha).
+The history baselines read the tensor cache's purchase-history index (data/history.py: the as-of
+rule the loader uses, untruncated). Co-purchase and the history counts add popularity / (max
+popularity + 1) < 1, so equal counts are ordered by popularity and an all-zero row falls back to
+popularity; decayed_history puts the history products at 1 + decayed count, the rest below 1e-6.
+Every scorer (the model too) excludes the special ids and the basket's visible items
+(metrics.exclude_known): products are distinct within a basket, so neither can be a hidden item.
+
+BaselineScorer holds the baselines as a list of named scorers, each a function of one batch's
+BatchContext (visible items and the customers' history, computed once per batch); a new baseline
+is one more entry. Popularity and co-purchase counts come from DuckDB over the prepared views.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 import numpy as np
 import torch
 
+from retail_sim.arrays import ragged_ranges
 from retail_sim.cache import sqlfiles
 from retail_sim.data.history import HOURS_PER_WEEK, HistoryIndex, candidates
+from retail_sim.metrics import exclude_known
 from retail_sim.vocab import FIRST_PRODUCT_IDX
 
-BASELINES = ("popularity", "co_purchase", "own_history", "decayed_history", "history_co_purchase")
+BASELINES = ("popularity", "co_purchase", "own_history", "decayed_history", "history_co_purchase")  # in order
 ALPHA_GRID = tuple(round(0.1 * i, 1) for i in range(11))  # history_co_purchase weights tried on validation
-EXCLUDED_SCORE = float("-inf")
 
 
 @dataclass
@@ -67,7 +71,7 @@ class CoPurchase:
         start, stop = self.indptr[product], self.indptr[product + 1]
         n = stop - start
         owner = np.repeat(basket_row, n)
-        idx = np.repeat(start, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+        idx = ragged_ranges(start, n)
         flat = np.bincount(owner * self.n_products + self.indices[idx], weights=self.counts[idx],
                            minlength=n_baskets * self.n_products)
         return flat.reshape(n_baskets, self.n_products)
@@ -86,15 +90,11 @@ def copurchase_from_pairs(product_a: np.ndarray, product_b: np.ndarray, n_basket
     return CoPurchase(indptr=indptr, indices=cols[order], counts=counts[order], n_products=n_products)
 
 
-def training_counts(con: duckdb.DuckDBPyConnection, prepared: Path, train_weeks: list[int],
+def training_counts(con: duckdb.DuckDBPyConnection, train_weeks: tuple[int, int] | list[int],
                     n_products: int) -> tuple[np.ndarray, CoPurchase, int]:
     """(popularity [n_products] float64, co-purchase counts, training lines) over the training weeks,
-    counted by DuckDB with the cache's SQL (sql/cache/01_product_stats, 02_copurchase_pairs), so
-    the training items never enter Python and DuckDB spills what does not fit its memory limit."""
-    con.execute("set variable items_glob = ?", [str(Path(prepared) / "items" / "*" / "*.parquet")])
-    # the `items` view of sql/prepared_views.sql, alone: evaluation needs no other view
-    con.execute("create or replace temp view items as select * replace (week::integer as week) "
-                "from read_parquet(getvariable('items_glob'), hive_partitioning = true)")
+    counted by DuckDB with the cache's SQL (sql/cache/01_product_stats, 02_copurchase_pairs) over the
+    `items` view, so the training items never enter Python and DuckDB spills what does not fit."""
     first, last = int(train_weeks[0]), int(train_weeks[1])
     stats = sqlfiles.run(con, "01_product_stats", train_first=first, train_last=last)
     popularity = np.zeros(n_products)
@@ -106,21 +106,15 @@ def training_counts(con: duckdb.DuckDBPyConnection, prepared: Path, train_weeks:
     return popularity, co, int(stats["n_lines"].sum())
 
 
-def exclude_known(scores: torch.Tensor, product_ids: torch.Tensor) -> torch.Tensor:
-    """scores [B, V] with the special ids and each basket's visible products ([B, S] ids, MASK at
-    hidden positions) set to -inf (in place, returned)."""
-    scores[:, :FIRST_PRODUCT_IDX] = EXCLUDED_SCORE
-    visible = product_ids.clamp(min=0)
-    scores.scatter_(1, visible, EXCLUDED_SCORE)  # ids < FIRST_PRODUCT_IDX land on already-excluded columns
-    return scores
-
-
 @dataclass
 class HistoryScores:
     """The untruncated purchase history of a batch's baskets as dense rows."""
 
     count: torch.Tensor  # [B, V] float64: earlier baskets holding the product
     decayed: torch.Tensor  # [B, V] float64: Σ history.decay ^ (age in weeks) over them
+
+    def rows(self, rows) -> HistoryScores:
+        return HistoryScores(self.count[rows], self.decayed[rows])
 
 
 def history_scores(index: HistoryIndex, customer_idx: np.ndarray, shop_ts: np.ndarray, n_products: int) -> HistoryScores:
@@ -135,44 +129,113 @@ def history_scores(index: HistoryIndex, customer_idx: np.ndarray, shop_ts: np.nd
     return HistoryScores(torch.from_numpy(count), torch.from_numpy(decayed))
 
 
+@dataclass
+class BatchContext:
+    """What the baselines see of one batch, computed once for all of them."""
+
+    product_ids: np.ndarray  # [B, S] input ids (MASK at hidden positions, PAD 0)
+    visible_row: np.ndarray  # [k] basket row of each visible item
+    visible_product: np.ndarray  # [k]
+    history: HistoryScores
+
+    @property
+    def n(self) -> int:
+        return self.product_ids.shape[0]
+
+
+@dataclass
+class Popularity:
+    """Training-week baskets holding the product, the same row for every basket."""
+
+    counts: torch.Tensor  # [V] float64
+    name: str = "popularity"
+
+    def scores(self, ctx: BatchContext) -> torch.Tensor:
+        return self.counts.unsqueeze(0).expand(ctx.n, -1).clone()
+
+
+@dataclass
+class CoPurchaseScorer:
+    """Σ over the basket's visible items of their co-purchase counts, + the popularity tiebreak."""
+
+    counts: CoPurchase
+    tiebreak: torch.Tensor  # [V] in [0, 1)
+    name: str = "co_purchase"
+
+    def scores(self, ctx: BatchContext) -> torch.Tensor:
+        return torch.from_numpy(self.counts.basket_scores(ctx.visible_row, ctx.visible_product, ctx.n)) + self.tiebreak
+
+
+@dataclass
+class OwnHistoryScorer:
+    """The customer's earlier baskets holding the product, + the popularity tiebreak."""
+
+    tiebreak: torch.Tensor
+    name: str = "own_history"
+
+    def scores(self, ctx: BatchContext) -> torch.Tensor:
+        return ctx.history.count + self.tiebreak
+
+
+@dataclass
+class DecayedHistoryScorer:
+    """The customer's decayed count: history products at 1 + decayed count, the rest by popularity below 1e-6."""
+
+    tiebreak: torch.Tensor
+    name: str = "decayed_history"
+
+    def scores(self, ctx: BatchContext) -> torch.Tensor:
+        h = ctx.history
+        return torch.where(h.count > 0, 1.0 + h.decayed, 0.0) + 1e-6 * self.tiebreak
+
+
+@dataclass
+class HistoryCoPurchaseScorer:
+    """alpha * decayed share + (1 - alpha) * mean cosine co-purchase with the visible items."""
+
+    cosine: CoPurchase
+    tiebreak: torch.Tensor
+    alpha: float = 0.5
+    name: str = "history_co_purchase"
+
+    def mean_cosine(self, ctx: BatchContext) -> torch.Tensor:
+        """[B, V] mean over the basket's visible items of the cosine co-purchase (0 with none)."""
+        total = torch.from_numpy(self.cosine.basket_scores(ctx.visible_row, ctx.visible_product, ctx.n))
+        n_visible = torch.from_numpy(np.bincount(ctx.visible_row, minlength=ctx.n).astype(np.float64))
+        return total / n_visible.clamp(min=1).unsqueeze(1)
+
+    def blend(self, cosine: torch.Tensor, history: HistoryScores, alpha: float) -> torch.Tensor:
+        share = history.decayed / history.decayed.sum(dim=1, keepdim=True).clamp(min=1e-300)
+        return alpha * share + (1 - alpha) * cosine + 1e-6 * self.tiebreak
+
+    def scores(self, ctx: BatchContext) -> torch.Tensor:
+        return self.blend(self.mean_cosine(ctx), ctx.history, self.alpha)
+
+
 class BaselineScorer:
-    """Scores [B, V] per baseline for the baskets of one batch."""
+    """Scores [B, V] per baseline for the baskets of one batch: a list of named scorers."""
 
     def __init__(self, popularity: np.ndarray, copurchase: CoPurchase, history: HistoryIndex, alpha: float = 0.5):
-        self.popularity = torch.from_numpy(popularity.astype(np.float64))
-        self.tiebreak = self.popularity / (self.popularity.max() + 1.0)  # [V] in [0, 1)
+        counts = torch.from_numpy(popularity.astype(np.float64))
+        tiebreak = counts / (counts.max() + 1.0)  # [V] in [0, 1)
         self.copurchase = copurchase
-        self.cosine = copurchase.cosine(popularity)
         self.history = history
-        self.alpha = alpha
         self.n_products = len(popularity)
+        self.blend = HistoryCoPurchaseScorer(copurchase.cosine(popularity), tiebreak, alpha)
+        self.scorers = [Popularity(counts), CoPurchaseScorer(copurchase, tiebreak), OwnHistoryScorer(tiebreak),
+                        DecayedHistoryScorer(tiebreak), self.blend]
 
-    def parts(self, product_ids: torch.Tensor, customer_idx: np.ndarray, shop_ts: np.ndarray):
-        """(co-purchase sums [B, V], mean cosine co-purchase [B, V], HistoryScores) of a batch."""
-        b = product_ids.shape[0]
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.scorers)
+
+    def context(self, product_ids: torch.Tensor, customer_idx: np.ndarray, shop_ts: np.ndarray) -> BatchContext:
         ids = product_ids.cpu().numpy()
-        vis_row, vis_pos = np.nonzero(ids >= FIRST_PRODUCT_IDX)  # visible items (MASK/PAD excluded)
-        vis = ids[vis_row, vis_pos]
-        co = torch.from_numpy(self.copurchase.basket_scores(vis_row, vis, b))
-        n_visible = torch.from_numpy(np.bincount(vis_row, minlength=b).astype(np.float64)).clamp(min=1)
-        cos = torch.from_numpy(self.cosine.basket_scores(vis_row, vis, b)) / n_visible.unsqueeze(1)
-        return co, cos, history_scores(self.history, customer_idx, shop_ts, self.n_products)
-
-    def blend(self, cos: torch.Tensor, hist: HistoryScores, alpha: float) -> torch.Tensor:
-        """history_co_purchase [B, V]: alpha * decayed share + (1 - alpha) * mean cosine co-purchase."""
-        total = hist.decayed.sum(dim=1, keepdim=True).clamp(min=1e-300)
-        return alpha * hist.decayed / total + (1 - alpha) * cos + 1e-6 * self.tiebreak
+        row, pos = np.nonzero(ids >= FIRST_PRODUCT_IDX)  # visible items (MASK/PAD excluded)
+        return BatchContext(ids, row, ids[row, pos], history_scores(self.history, customer_idx, shop_ts, self.n_products))
 
     def scores(self, product_ids: torch.Tensor, customer_idx: np.ndarray, shop_ts: np.ndarray) -> dict[str, torch.Tensor]:
-        """product_ids [B, S] (MASK at hidden positions, PAD 0), customer_idx [B], shop_ts [B] ->
-        name -> [B, V] float64, special ids and visible products at -inf."""
-        b = product_ids.shape[0]
-        co, cos, hist = self.parts(product_ids, customer_idx, shop_ts)
-        out = {
-            "popularity": self.popularity.unsqueeze(0).expand(b, -1).clone(),
-            "co_purchase": co + self.tiebreak,
-            "own_history": hist.count + self.tiebreak,
-            "decayed_history": torch.where(hist.count > 0, 1.0 + hist.decayed, 0.0) + 1e-6 * self.tiebreak,
-            "history_co_purchase": self.blend(cos, hist, self.alpha),
-        }
-        return {name: exclude_known(s, product_ids) for name, s in out.items()}
+        """product_ids [B, S] (MASK at hidden positions, PAD 0), the baskets' customer_idx [B] and
+        shop_ts [B] -> name -> [B, V] float64, special ids and visible items excluded."""
+        ctx = self.context(product_ids, customer_idx, shop_ts)
+        return {s.name: exclude_known(s.scores(ctx), product_ids) for s in self.scorers}

@@ -9,8 +9,8 @@ overall, per group (date, hour or week), cold-start customers (is_unseen_in_trai
 known / cold-start / anonymous customers, repeat (the hidden product is in the customer's earlier
 baskets) vs explore; a PNG of recall@10 per group.
 
-Reads top to bottom: load_run -> split_baskets -> build_baselines (choose_alpha on validation)
--> collect -> make_tables -> write_outputs.
+Reads top to bottom: load_run -> build_baselines (history_co_purchase's alpha chosen on the
+validation split) -> collect -> make_tables -> write_outputs.
 """
 
 from __future__ import annotations
@@ -31,121 +31,50 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import torch
 
+from retail_sim import sqlrun
+from retail_sim.arrays import sorted_lookup
 from retail_sim.baselines import ALPHA_GRID, BASELINES, BaselineScorer, training_counts
-from retail_sim.config import Config, apply
+from retail_sim.config import Config, from_dict
 from retail_sim.data.batch import AUXILIARY_TASKS, IGNORE_INDEX
 from retail_sim.data.codes import AUXILIARY_CODES
+from retail_sim.data.evaluation import GROUP_BY
 from retail_sim.data.masking import evaluation_sample
 from retail_sim.errors import UserError
-from retail_sim.manifest import read_manifest
 from retail_sim.metrics import (
     RECALL_KS,
     accuracy,
+    exclude_known,
     grouped_ranking_metrics,
     macro_f1,
     ranking_metrics,
     target_ranks,
 )
+from retail_sim.model import WorldModel
 from retail_sim.plot import line_chart
+from retail_sim.prepared import Prepared
 from retail_sim.progress import log
-from retail_sim.sqlrun import connect
 from retail_sim.train.checkpoint import load_checkpoint
 from retail_sim.train.distributed import resolve_device
-from retail_sim.train.loop import autocast_context, build_model, cache_fingerprint
+from retail_sim.train.loop import autocast_context, build_model
+from retail_sim.vocab import FIRST_PRODUCT_IDX
 
-SCORERS = ("model",) + BASELINES
+SCORERS = ("model",) + BASELINES  # the scorers of the tables, in order
 RANK_COLUMNS = ("n_items", "accuracy", *(f"recall@{k}" for k in RECALL_KS), "mrr")
 SEGMENTS = ("cold_start", "rest")
-CUSTOMERS = ("known", "cold_start", "anonymous")  # per hidden item: customer_kind 0, 1, 2
+CUSTOMERS = ("known", "cold_start", "anonymous")  # per hidden item: customer kind 0, 1, 2
 REPEAT = ("repeat", "explore")
 ALPHA_BASKETS = 20_000  # validation baskets history_co_purchase's alpha is chosen on
 
 
-def config_from_dict(data: dict[str, Any]) -> Config:
-    """The Config saved in a checkpoint (nested dict) as a Config object."""
-    flat: dict[str, Any] = {}
-
-    def walk(node: dict[str, Any], prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                flat[f"{prefix}{key}"] = value
-
-    walk(data, "")
-    return apply(Config(), flat, source="checkpoint config")
-
-
-def known_mask(product_ids: torch.Tensor, n_products: int) -> torch.Tensor:
-    """[B, S] input ids -> [B, V] bool: special ids and the basket's visible products (never a hidden item)."""
-    mask = torch.zeros(product_ids.shape[0], n_products, dtype=torch.bool)
-    mask.scatter_(1, product_ids.clamp(min=0).cpu(), True)
-    mask[:, :3] = True
-    return mask
-
-
-def majority_classes(con: duckdb.DuckDBPyConnection, prepared: Path) -> dict[str, int]:
-    """task -> most frequent label id among the training split's labelled baskets."""
-    con.execute("set variable samples_glob = ?", [str(Path(prepared) / "samples" / "*" / "*" / "*.parquet")])
-    out = {}
-    for task, (column, classes) in AUXILIARY_CODES.items():
-        rows = con.sql(
-            f"select {column} as label, count(*) as n "  # column names come from codes.py, not from input
-            "from read_parquet(getvariable('samples_glob'), hive_partitioning = true) "
-            f"where split = 'train' and {column} is not null group by 1 order by n desc, label limit 1"
-        ).fetchall()
-        if rows and rows[0][0] in classes:
-            out[task] = classes.index(rows[0][0])
-    return out
-
-
-@dataclass
-class SplitBaskets:
-    """Per basket of a split, sorted by basket_id: what the scorers and the tables need beyond the batch."""
-
-    basket_id: np.ndarray  # [n] int64, sorted
-    cold: np.ndarray  # [n] bool: is_unseen_in_train
-    customer_idx: np.ndarray  # [n] int64 (0 = anonymous)
-    shop_ts: np.ndarray  # [n] int64 hours since calendar.origin_date
-
-    def rows(self, basket_ids: np.ndarray) -> np.ndarray:
-        """Positions of basket_ids [B] (every one must be of this split)."""
-        found, pos = sorted_lookup(self.basket_id, basket_ids)
-        if not found.all():
-            raise AssertionError("evaluation batch holds a basket outside its split")
-        return pos
-
-
-def split_baskets(con: duckdb.DuckDBPyConnection, prepared: Path, split: str, origin_date: str) -> SplitBaskets:
-    """SplitBaskets of the split's samples."""
-    con.execute("set variable samples_glob = ?", [str(Path(prepared) / "samples" / "*" / "*" / "*.parquet")])
-    con.execute("set variable split = ?", [split])
-    con.execute("set variable origin_date = ?", [origin_date])
-    t = con.sql(
-        "select basket_id, coalesce(is_unseen_in_train, false) as cold, customer_idx, "
-        "(shop_date - getvariable('origin_date')::date) * 24 + shop_hour as shop_ts "
-        "from read_parquet(getvariable('samples_glob'), hive_partitioning = true, union_by_name = true) "
-        "where split = getvariable('split') order by basket_id"
-    ).to_arrow_table()
-    col = lambda name, dtype: t.column(name).to_numpy(zero_copy_only=False).astype(dtype)  # noqa: E731
-    return SplitBaskets(col("basket_id", np.int64), col("cold", bool), col("customer_idx", np.int64),
-                        col("shop_ts", np.int64))
-
-
-def sorted_lookup(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where ids [n] sit in the sorted array keys: (found [n] bool, position [n], clipped into keys)."""
-    pos = np.clip(np.searchsorted(keys, ids), 0, max(len(keys) - 1, 0))
-    found = keys[pos] == ids if len(keys) else np.zeros(len(ids), dtype=bool)
-    return found, pos
-
-
 class Collector:
-    """Per hidden item: its rank under every scorer, group, and segments; per basket: the auxiliary
-    predictions with their group and cold-start flag."""
+    """Per-item ranks and per-basket auxiliary predictions, with their group and segment."""
 
     def __init__(self):
         self.ranks: dict[str, list[np.ndarray]] = defaultdict(list)
-        self.item: dict[str, list[np.ndarray]] = defaultdict(list)  # group, cold, customer_kind, repeat
+        self.item_group: list[np.ndarray] = []
+        self.item_cold: list[np.ndarray] = []
+        self.item_customer: list[np.ndarray] = []  # index into CUSTOMERS
+        self.item_repeat: list[np.ndarray] = []
         self.aux: dict[str, dict[str, list[np.ndarray]]] = {
             t: {"true": [], "pred": [], "group": [], "cold": []} for t in AUXILIARY_TASKS
         }
@@ -163,6 +92,30 @@ class Collector:
     def cat(self, parts: list[np.ndarray], dtype) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 
+    def add(self, key: Any, batch, scored: BatchScores, cold: np.ndarray, customer_kind: np.ndarray) -> None:
+        """One scored batch: the ranks of its hidden items, the auxiliary predictions of its
+        labelled baskets, each with its group, cold-start flag and customer kind."""
+        group = self.group_id(key)
+        self.n_baskets += batch.batch_size
+        rows, aux_out = scored.rows, scored.aux
+        for name, r in scored.ranks.items():
+            self.ranks[name].append(r)
+        self.item_group.append(np.full(len(rows), group))
+        self.item_cold.append(cold[rows])
+        self.item_customer.append(customer_kind[rows])
+        self.item_repeat.append(scored.repeat)
+        for task in AUXILIARY_TASKS:
+            labels = batch.auxiliary_labels.get(task)
+            if labels is None:
+                continue
+            labels = labels.cpu().numpy()
+            keep = labels != IGNORE_INDEX
+            entry = self.aux[task]
+            entry["true"].append(labels[keep])
+            entry["pred"].append(aux_out[f"aux_{task}"].argmax(dim=-1).numpy()[keep])
+            entry["group"].append(np.full(int(keep.sum()), group))
+            entry["cold"].append(cold[keep])
+
 
 @dataclass
 class BatchScores:
@@ -178,22 +131,24 @@ def hidden_items(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return rows, cols, batch.masked_targets[rows, cols]
 
 
-def score_batch(model, batch, scorer: BaselineScorer, baskets: SplitBaskets, device, bf16: bool) -> BatchScores:
-    """One evaluation batch: the model and every baseline rank each hidden item."""
+def score_batch(model, batch, scorer: BaselineScorer, customer_idx: np.ndarray, shop_ts: np.ndarray, device,
+                bf16: bool) -> BatchScores:
+    """One evaluation batch (its baskets' customer_idx [B] and shop_ts [B]): the model and every
+    baseline rank each hidden item. Every scorer, the model too, has the special ids and the
+    basket's visible items excluded. Non-finite model scores are refused: they would rank first."""
     with torch.no_grad(), autocast_context(device, bf16):
         out = model(batch.to(device))
     rows, cols, targets = hidden_items(batch)
-    exclude = known_mask(batch.product_ids, model.n_products)[rows]  # [N, V]
-    logits = out["item_logits"].float().cpu()[rows, cols]
-    if not torch.isfinite(logits.masked_fill(exclude, 0.0)).all():
-        raise UserError("the model's item scores hold NaN or inf — the checkpoint is broken (was its training loss finite?)")
-    ranks = {"model": target_ranks(logits.masked_fill(exclude, float("-inf")), targets).numpy()}
-    at = baskets.rows(batch.basket_id.cpu().numpy())
     product_ids = batch.product_ids.cpu()
-    baseline_scores = scorer.scores(product_ids, baskets.customer_idx[at], baskets.shop_ts[at])
-    for name in BASELINES:
-        ranks[name] = target_ranks(baseline_scores[name][rows], targets).numpy()
-    repeat = (baseline_scores["own_history"][rows].gather(1, targets.unsqueeze(1)).squeeze(1) >= 1).numpy()
+    logits = out["item_logits"].float().cpu()[rows, cols]  # [N, V], a copy
+    if not torch.isfinite(logits[:, FIRST_PRODUCT_IDX:]).all():
+        raise UserError("the model's item scores hold NaN or inf — the checkpoint is broken "
+                        "(was its training loss finite?); evaluate another checkpoint or retrain")
+    ranks = {"model": target_ranks(exclude_known(logits, product_ids[rows]), targets).numpy()}
+    scores = scorer.scores(product_ids, customer_idx, shop_ts)
+    for name, s in scores.items():
+        ranks[name] = target_ranks(s[rows], targets).numpy()
+    repeat = (scores["own_history"][rows].gather(1, targets.unsqueeze(1)).squeeze(1) >= 1).numpy()
     return BatchScores(ranks, rows.numpy(), repeat, {k: v.float().cpu() for k, v in out.items() if k.startswith("aux_")})
 
 
@@ -223,43 +178,160 @@ def aux_metrics(true: np.ndarray, pred: np.ndarray, task: str) -> dict[str, floa
     return {f"{task}_accuracy": accuracy(true, pred), f"{task}_macro_f1": macro_f1(true, pred, n)}
 
 
-# ----------------------------------------------------------------------------- the steps
+def evaluate(cfg: Config, checkpoint: Path, prepared: Path | Prepared, split: str = "validation",
+             group_by: str = "date", out: Path | None = None, max_batches: int = 0, cache=None) -> dict[str, pa.Table]:
+    """Evaluate `checkpoint` on <prepared>'s `split`; write the tables, the plot and summary.json into
+    `out` (default <checkpoint folder>/eval_<split>); return the tables by name."""
+    if split not in ("validation", "test"):
+        raise UserError(f"--split {split}: choose validation or test")
+    if group_by not in GROUP_BY:
+        raise UserError(f"--group-by {group_by}: choose date, hour or week")
+    started = time.perf_counter()
+    prep = prepared if isinstance(prepared, Prepared) else Prepared(prepared)
+    run = load_run(cfg, Path(checkpoint), prep, cache)
+    out = Path(out) if out is not None else run.checkpoint.parent / f"eval_{split}"
+    out.mkdir(parents=True, exist_ok=True)
+    baselines = build_baselines(cfg, run, prep, split, out, started, cache)
+    col = collect(cfg, run, prep, split, group_by, baselines, max_batches, cache)
+    tables = make_tables(col, baselines, group_by)
+    write_outputs(out, tables, col, run, baselines, split, group_by, cfg, started)
+    return tables
 
 
 @dataclass
 class Run:
-    model: torch.nn.Module
-    config: Config  # the run's resolved config (from the checkpoint)
+    """The checkpoint being evaluated: its resolved config and its model on the evaluation device."""
+
+    checkpoint: Path
+    ckpt: dict[str, Any]
+    config: Config
+    model: WorldModel
     device: torch.device
-    step: int
 
 
-def load_run(cfg: Config, checkpoint: Path, prepared: Path, cache=None) -> Run:
-    """The checkpoint's model on the evaluation device, refused when it was trained on another cache."""
-    ckpt = load_checkpoint(checkpoint, expected_fingerprint=cache_fingerprint(prepared, cache))
-    run_cfg = config_from_dict(ckpt["config"])
+def load_run(cfg: Config, checkpoint: Path, prepared: Prepared, cache=None) -> Run:
+    """The checkpoint (refused when trained on another tensor cache) and its model, in eval mode."""
+    ckpt = load_checkpoint(checkpoint, expected_fingerprint=prepared.cache_fingerprint(cache))
+    run_cfg = from_dict(ckpt["config"], source=f"{checkpoint} (config)")
     device = resolve_device(cfg.train.device)
     if cfg.train.cpu_threads > 0:
         torch.set_num_threads(cfg.train.cpu_threads)
     model = build_model(run_cfg, int(ckpt["n_products"]))
     model.load_state_dict(ckpt["model"])
     model.to(device).eval()
-    return Run(model, run_cfg, device, int(ckpt["step"]))
+    return Run(checkpoint, ckpt, run_cfg, model, device)
 
 
-def open_split(run: Run, prepared: Path, split: str, cache, batch_size: int, group_by: str = "week"):
-    """The EvaluationDataLoader of a split, encoded as the run's training was."""
-    from retail_sim.data.loader import EvaluationDataLoader, WorldModelDataset
+@dataclass
+class Baselines:
+    """The baseline scorers, the auxiliary majority classes, and which baskets of the split are scored."""
+
+    scorer: BaselineScorer
+    majority: dict[str, int]  # task -> majority label id in the training split
+    basket_ids: np.ndarray  # [n] every basket of the split, sorted
+    cold: np.ndarray  # [n] bool, is_unseen_in_train
+    customer_idx: np.ndarray  # [n] int64 (0 = anonymous)
+    shop_ts: np.ndarray  # [n] int64 hours since calendar.origin_date
+    selected: np.ndarray  # the scored baskets, sorted (all of them unless the split exceeds the cap)
+    alpha: dict[str, Any]  # history_co_purchase: its alpha, recall@10 per alpha, validation baskets used
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.selected) < len(self.basket_ids)
+
+    def rows(self, basket_ids: np.ndarray) -> np.ndarray:
+        """Positions of a batch's basket ids (every one of this split)."""
+        found, pos = sorted_lookup(self.basket_ids, basket_ids)
+        if not found.all():
+            raise AssertionError("an evaluation batch holds a basket outside its split")
+        return pos
+
+
+@dataclass
+class SplitBaskets:
+    """basket_flags.sql of one split: basket ids (sorted), cold-start flags, customers, hours."""
+
+    basket_ids: np.ndarray
+    cold: np.ndarray
+    customer_idx: np.ndarray
+    shop_ts: np.ndarray
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection, split: str) -> SplitBaskets:
+        t = sqlrun.select(con, "evaluate/basket_flags.sql", split=split)
+        col = lambda name, dtype: t.column(name).to_numpy(zero_copy_only=False).astype(dtype)  # noqa: E731
+        return cls(col("basket_id", np.int64), col("cold", bool), col("customer_idx", np.int64), col("shop_ts", np.int64))
+
+
+def build_baselines(cfg: Config, run: Run, prepared: Prepared, split: str, out: Path, started: float,
+                    cache=None) -> Baselines:
+    """Counted by DuckDB over the prepared views (spilling into out/.duckdb_tmp, removed after): the
+    split's baskets and flags, the fixed sample to score, the training-week popularity and
+    co-purchase counts and the auxiliary majority classes; the history baselines read the tensor
+    cache's history index; history_co_purchase's alpha is chosen on the validation split."""
+    con = prepared.connect(cfg, temp_directory=out / ".duckdb_tmp")
+    try:
+        baskets = SplitBaskets.read(con, split)
+        validation = SplitBaskets.read(con, "validation")
+        selected = evaluation_sample(baskets.basket_ids, cfg.train.eval_max_baskets, run.config.seed)
+        if len(selected) < len(baskets.basket_ids):
+            log(f"scoring a fixed sample of {len(selected):,} of the {len(baskets.basket_ids):,} {split} baskets "
+                f"(train.eval_max_baskets / --max-baskets; 0 scores all)")
+        popularity, copurchase, n_lines = training_counts(con, prepared.weeks("train"), run.model.n_products)
+        majority = majority_classes(con)
+    finally:
+        con.close()
+        shutil.rmtree(out / ".duckdb_tmp", ignore_errors=True)
+    scorer = BaselineScorer(popularity, copurchase, prepared.open_cache(cache).history)
+    alpha = choose_alpha(cfg, run, prepared, scorer, validation, cache)
+    scorer.blend.alpha = alpha["alpha"]
+    log(f"baselines ready: {n_lines:,} training lines, {copurchase.nnz:,} co-purchase pairs; history_co_purchase "
+        f"alpha {alpha['alpha']} (best recall@10 on {alpha['baskets']:,} validation baskets) "
+        f"({time.perf_counter() - started:.1f}s)")
+    return Baselines(scorer, majority, baskets.basket_ids, baskets.cold, baskets.customer_idx, baskets.shop_ts,
+                     selected, alpha)
+
+
+def choose_alpha(cfg: Config, run: Run, prepared: Prepared, scorer: BaselineScorer, validation: SplitBaskets,
+                 cache=None) -> dict[str, Any]:
+    """history_co_purchase's alpha: the ALPHA_GRID value with the best recall@10 on the hidden items
+    of a fixed sample of at most ALPHA_BASKETS validation baskets (ties -> the smaller alpha)."""
+    selected = evaluation_sample(validation.basket_ids, ALPHA_BASKETS, run.config.seed)
+    hits, n = np.zeros(len(ALPHA_GRID)), 0
+    for _, batch in evaluation_batches(cfg, run, prepared, "validation", "week", selected, cache=cache):
+        rows, _, targets = hidden_items(batch)
+        found, at = sorted_lookup(validation.basket_ids, batch.basket_id.numpy())
+        ctx = scorer.context(batch.product_ids, validation.customer_idx[at], validation.shop_ts[at])
+        cosine, history = scorer.blend.mean_cosine(ctx)[rows], ctx.history.rows(rows)
+        for j, alpha in enumerate(ALPHA_GRID):
+            scores = exclude_known(scorer.blend.blend(cosine, history, alpha), batch.product_ids[rows])
+            hits[j] += int((target_ranks(scores, targets) <= 10).sum())
+        n += len(targets)
+    best = int(np.argmax(hits))  # the first of equal maxima
+    return {"alpha": float(ALPHA_GRID[best]), "baskets": int(len(selected)), "hidden_items": n,
+            "recall@10_by_alpha": {str(a): (h / n if n else None) for a, h in zip(ALPHA_GRID, hits, strict=True)}}
+
+
+def majority_classes(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """task -> most frequent label id among the training split's labelled baskets
+    (sql/evaluate/majority_class.sql)."""
+    rows = sqlrun.select(con, "evaluate/majority_class.sql").to_pylist()
+    found = {r["label_column"]: r["label"] for r in rows}
+    return {task: classes.index(found[column]) for task, (column, classes) in AUXILIARY_CODES.items()
+            if found.get(column) in classes}
+
+
+def evaluation_batches(cfg: Config, run: Run, prepared: Prepared, split: str, group_by: str,
+                       selected: np.ndarray | None, max_batches: int = 0, cache=None):
+    """(key, batch) of the split's EvaluationDataLoader, encoded as the run was trained, cut to the
+    baskets `selected` (sorted; None = all)."""
+    from retail_sim.data.dataset import WorldModelDataset
+    from retail_sim.data.evaluation import EvaluationDataLoader
 
     rc = run.config
-    dataset = WorldModelDataset(prepared, split=split, max_seq_len=rc.splits.max_seq_len,
-                                mask_prob=rc.masking.mask_prob, enable_auxiliary_tasks=True,
-                                seed=rc.seed, config=rc, cache=cache)
-    return EvaluationDataLoader(dataset, batch_size=batch_size, group_by=group_by)
-
-
-def sampled_batches(loader, selected: np.ndarray | None, max_batches: int = 0):
-    """(key, batch) of the loader, cut to the baskets in `selected` (sorted; None = all)."""
+    dataset = WorldModelDataset(prepared, split=split, max_seq_len=rc.splits.max_seq_len, enable_auxiliary_tasks=True,
+                                config=rc, cache=cache)
+    loader = EvaluationDataLoader(dataset, batch_size=cfg.train.eval_batch_size, group_by=group_by)
     for i, (key, batch) in enumerate(loader):
         if max_batches and i >= max_batches:
             break
@@ -272,204 +344,142 @@ def sampled_batches(loader, selected: np.ndarray | None, max_batches: int = 0):
         yield key, batch
 
 
-def choose_alpha(scorer: BaselineScorer, loader, baskets: SplitBaskets, selected: np.ndarray | None) -> tuple[float, dict]:
-    """history_co_purchase's alpha: the ALPHA_GRID value with the best recall@10 on the hidden items
-    of the validation baskets `selected` (ties -> the first); returns it with recall@10 per alpha."""
-    hits = np.zeros(len(ALPHA_GRID))
-    n = 0
-    for _, batch in sampled_batches(loader, selected):
-        rows, _, targets = hidden_items(batch)
-        at = baskets.rows(batch.basket_id.cpu().numpy())
-        _, cos, hist = scorer.parts(batch.product_ids.cpu(), baskets.customer_idx[at], baskets.shop_ts[at])
-        exclude = known_mask(batch.product_ids, scorer.n_products)[rows]
-        for j, alpha in enumerate(ALPHA_GRID):
-            scores = scorer.blend(cos[rows], _rows(hist, rows), alpha).masked_fill(exclude, float("-inf"))
-            hits[j] += int((target_ranks(scores, targets) <= 10).sum())
-        n += len(targets)
-    recall = {str(a): (h / n if n else float("nan")) for a, h in zip(ALPHA_GRID, hits, strict=True)}
-    return float(ALPHA_GRID[int(np.argmax(hits))]), recall
-
-
-def _rows(hist, rows):
-    from retail_sim.baselines import HistoryScores
-
-    return HistoryScores(hist.count[rows], hist.decayed[rows])
-
-
-def build_baselines(cfg: Config, run: Run, prepared: Path, split: str, cache, out: Path) -> tuple[BaselineScorer, dict]:
-    """The baseline scorer (training-week counts from DuckDB, the history index of the cache) with
-    alpha chosen on the validation split, and what the summary records of it."""
-    from retail_sim.train.loop import open_cache
-
-    started = time.perf_counter()
-    cache = open_cache(prepared, cache)
-    train_weeks = read_manifest(prepared)["config"]["splits"]["train_weeks"]
-    con = connect(cfg, temp_directory=out / ".duckdb_tmp")
-    popularity, copurchase, n_lines = training_counts(con, prepared, train_weeks, run.model.n_products)
-    majority = majority_classes(con, prepared)
-    validation = split_baskets(con, prepared, "validation", run.config.calendar.origin_date)
-    con.close()
-    shutil.rmtree(out / ".duckdb_tmp", ignore_errors=True)
-    scorer = BaselineScorer(popularity, copurchase, cache.history)
-    selected = evaluation_sample(validation.basket_id, ALPHA_BASKETS, run.config.seed)
-    loader = open_split(run, prepared, "validation", cache, cfg.train.eval_batch_size)
-    scorer.alpha, recall_by_alpha = choose_alpha(scorer, loader, validation, selected)
-    log(f"baselines ready: {n_lines:,} training lines, {copurchase.nnz:,} co-purchase pairs; history_co_purchase "
-        f"alpha {scorer.alpha} (best validation recall@10 of {len(selected):,} baskets) "
-        f"({time.perf_counter() - started:.1f}s)")
-    return scorer, {"alpha": scorer.alpha, "alpha_recall@10": recall_by_alpha, "alpha_baskets": len(selected),
-                    "majority": majority}
-
-
-def collect(run: Run, loader, scorer: BaselineScorer, baskets: SplitBaskets, selected: np.ndarray | None,
-            max_batches: int = 0) -> Collector:
-    """Score every (selected) basket of the loader."""
+def collect(cfg: Config, run: Run, prepared: Prepared, split: str, group_by: str, baselines: Baselines,
+            max_batches: int = 0, cache=None) -> Collector:
+    """Score every selected basket of the split with the model and the baselines, batch by batch."""
     col = Collector()
-    for key, batch in sampled_batches(loader, selected, max_batches):
-        group = col.group_id(key)
-        scored = score_batch(run.model, batch, scorer, baskets, run.device, run.config.train.bf16)
-        at = baskets.rows(batch.basket_id.cpu().numpy())
-        col.n_baskets += len(at)
-        cold = baskets.cold[at]
-        kind = np.where(baskets.customer_idx[at] == 0, 2, np.where(cold, 1, 0))
-        for name, r in scored.ranks.items():
-            col.ranks[name].append(r)
-        col.item["group"].append(np.full(len(scored.rows), group))
-        col.item["cold"].append(cold[scored.rows])
-        col.item["customer_kind"].append(kind[scored.rows])
-        col.item["repeat"].append(scored.repeat)
-        for task in AUXILIARY_TASKS:
-            labels = batch.auxiliary_labels.get(task)
-            if labels is None:
-                continue
-            labels = labels.cpu().numpy()
-            keep = labels != IGNORE_INDEX
-            entry = col.aux[task]
-            entry["true"].append(labels[keep])
-            entry["pred"].append(scored.aux[f"aux_{task}"].argmax(dim=-1).numpy()[keep])
-            entry["group"].append(np.full(int(keep.sum()), group))
-            entry["cold"].append(cold[keep])
+    selected = baselines.selected if baselines.sampled else None
+    for key, batch in evaluation_batches(cfg, run, prepared, split, group_by, selected, max_batches, cache):
+        at = baselines.rows(batch.basket_id.cpu().numpy())
+        customer = baselines.customer_idx[at]
+        scored = score_batch(run.model, batch, baselines.scorer, customer, baselines.shop_ts[at], run.device,
+                             cfg.train.bf16)
+        cold = baselines.cold[at]
+        col.add(key, batch, scored, cold, np.where(customer == 0, 2, np.where(cold, 1, 0)))
     return col
 
 
-def make_tables(col: Collector, majority: dict[str, int], group_by: str) -> tuple[dict[str, pa.Table], dict]:
-    """Tables overall, cold_start, customers, repeat_explore, by_<group_by>; and recall@10 per group."""
-    item = {k: col.cat(v, np.int64) for k, v in col.item.items()}
-    groups = item.get("group", np.zeros(0, np.int64))
-    ranks = {name: col.cat(col.ranks[name], np.int64) for name in SCORERS}
-    aux = {t: {k: col.cat(v, bool if k == "cold" else np.int64) for k, v in e.items()} for t, e in col.aux.items()}
+@dataclass
+class Collected:
+    """A Collector's parts as arrays: per hidden item its ranks, group and cold-start flag; per
+    labelled basket and task its true label, prediction, group and flag."""
 
-    def aux_row(scorer_name: str, select) -> dict[str, float | None]:
+    ranks: dict[str, np.ndarray]  # scorer -> [N] int64
+    groups: np.ndarray  # [N] int64 index into the group names
+    cold: np.ndarray  # [N] bool
+    customer: np.ndarray  # [N] int64 index into CUSTOMERS
+    repeat: np.ndarray  # [N] bool
+    aux: dict[str, dict[str, np.ndarray]]  # task -> true / pred / group / cold
+    majority: dict[str, int]  # task -> majority label id (the popularity row's predictor)
+
+    def aux_row(self, scorer: str, select) -> dict[str, float | None]:
+        """Auxiliary accuracy and macro-F1 per task of one scorer on the baskets `select` picks:
+        the model's heads, the majority class for popularity, None for the other baselines."""
         row: dict[str, float | None] = {}
         for task in AUXILIARY_TASKS:
-            true = aux[task]["true"][select(aux[task])]
-            if scorer_name == "model":
-                pred = aux[task]["pred"][select(aux[task])]
-            elif scorer_name == "popularity" and task in majority:
-                pred = np.full(len(true), majority[task])
+            true = self.aux[task]["true"][select(self.aux[task])]
+            if scorer == "model":
+                pred = self.aux[task]["pred"][select(self.aux[task])]
+            elif scorer == "popularity" and task in self.majority:
+                pred = np.full(len(true), self.majority[task])
             else:
                 row[f"{task}_accuracy"] = row[f"{task}_macro_f1"] = None
                 continue
             row.update(aux_metrics(true, pred, task))
         return row
 
+
+def make_tables(col: Collector, baselines: Baselines, group_by: str) -> dict[str, pa.Table]:
+    """overall (ranking + auxiliary metrics per scorer), cold_start (cold start vs the rest),
+    customers (known / cold start / anonymous), repeat_explore (hidden product bought before or
+    not) and by_<group> (ranking metrics per group, groups in the order met)."""
+    scorers = ("model", *baselines.scorer.names)
+    c = Collected(
+        ranks={name: col.cat(col.ranks[name], np.int64) for name in scorers},
+        groups=col.cat(col.item_group, np.int64), cold=col.cat(col.item_cold, bool),
+        customer=col.cat(col.item_customer, np.int64), repeat=col.cat(col.item_repeat, bool),
+        aux={t: {k: col.cat(v, bool if k == "cold" else np.int64) for k, v in e.items()} for t, e in col.aux.items()},
+        majority=baselines.majority,
+    )
+    return {"overall": _overall_table(c, scorers), "cold_start": _cold_start_table(c, scorers),
+            "customers": _segment_table(c, scorers, CUSTOMERS, [c.customer == i for i in range(len(CUSTOMERS))]),
+            "repeat_explore": _segment_table(c, scorers, REPEAT, [c.repeat, ~c.repeat]),
+            f"by_{group_by}": _group_table(c, scorers, col.groups, group_by)}
+
+
+def _overall_table(c: Collected, scorers: tuple[str, ...]) -> pa.Table:
     overall: dict[str, list] = defaultdict(list)
-    for name in SCORERS:
+    for name in scorers:
         overall["scorer"].append(name)
-        for k, v in ranking_metrics(ranks[name]).items():
+        for k, v in ranking_metrics(c.ranks[name]).items():
             overall[k].append(v)
-        for k, v in aux_row(name, lambda e: slice(None)).items():
+        for k, v in c.aux_row(name, lambda e: slice(None)).items():
             overall[k].append(v)
+    return _table(overall)
 
-    def segment_table(names, masks, with_aux: bool = False) -> pa.Table:
-        table: dict[str, list] = defaultdict(list)
-        for segment, (mask, aux_select) in zip(names, masks, strict=True):
-            for name in SCORERS:
-                table["segment"].append(segment)
-                table["scorer"].append(name)
-                for k, v in ranking_metrics(ranks[name][mask]).items():
-                    table[k].append(v)
-                if with_aux:
-                    for k, v in aux_row(name, aux_select).items():
-                        table[k].append(v)
-        return _table(table)
 
-    cold = item.get("cold", np.zeros(0, np.int64)).astype(bool)
-    kind = item.get("customer_kind", np.zeros(0, np.int64))
-    repeat = item.get("repeat", np.zeros(0, np.int64)).astype(bool)
+def _cold_start_table(c: Collected, scorers: tuple[str, ...]) -> pa.Table:
+    segments: dict[str, list] = defaultdict(list)
+    for segment, want in zip(SEGMENTS, (True, False), strict=True):
+        for name in scorers:
+            segments["segment"].append(segment)
+            segments["scorer"].append(name)
+            for k, v in ranking_metrics(c.ranks[name][c.cold == want]).items():
+                segments[k].append(v)
+            for k, v in c.aux_row(name, lambda e, want=want: e["cold"] == want).items():
+                segments[k].append(v)
+    return _table(segments)
+
+
+def _segment_table(c: Collected, scorers: tuple[str, ...], names: tuple[str, ...], masks: list[np.ndarray]) -> pa.Table:
+    """Ranking metrics per (segment, scorer) of the hidden items each mask selects."""
+    table: dict[str, list] = defaultdict(list)
+    for segment, mask in zip(names, masks, strict=True):
+        for name in scorers:
+            table["segment"].append(segment)
+            table["scorer"].append(name)
+            for k, v in ranking_metrics(c.ranks[name][mask]).items():
+                table[k].append(v)
+    return _table(table)
+
+
+def _group_table(c: Collected, scorers: tuple[str, ...], group_names: list[str], group_by: str) -> pa.Table:
     by_group: dict[str, list] = defaultdict(list)
-    recall10 = {}
-    for name in SCORERS:
-        g = grouped_ranking_metrics(ranks[name], groups, len(col.groups))
-        recall10[name] = g["recall@10"].tolist()
-        for gi, group_name in enumerate(col.groups):
+    for name in scorers:
+        g = grouped_ranking_metrics(c.ranks[name], c.groups, len(group_names))
+        for gi, group_name in enumerate(group_names):
             by_group[group_by].append(group_name)
             by_group["scorer"].append(name)
             for k in RANK_COLUMNS:
                 by_group[k].append(g[k][gi].item())
-    tables = {
-        "overall": _table(overall),
-        "cold_start": segment_table(SEGMENTS, [(cold, lambda e: e["cold"]), (~cold, lambda e: ~e["cold"])], True),
-        "customers": segment_table(CUSTOMERS, [(kind == i, None) for i in range(len(CUSTOMERS))]),
-        "repeat_explore": segment_table(REPEAT, [(repeat, None), (~repeat, None)]),
-        f"by_{group_by}": _table(by_group),
-    }
-    return tables, recall10
+    return _table(by_group)
 
 
-def write_outputs(tables: dict[str, pa.Table], recall10: dict, col: Collector, out: Path, group_by: str,
-                  split: str, summary: dict) -> None:
-    """Parquet + CSV of every table, the recall@10 plot and summary.json."""
+def write_outputs(out: Path, tables: dict[str, pa.Table], col: Collector, run: Run, baselines: Baselines, split: str,
+                  group_by: str, cfg: Config, started: float) -> None:
+    """Each table as Parquet and CSV, the recall@10 plot per group (in time order) and summary.json."""
     for name, table in tables.items():
         _write(table, out, name)
+    by_group = tables[f"by_{group_by}"].to_pydict()
+    recall10 = defaultdict(list)  # scorer -> recall@10 per group, groups in the order met
+    for scorer, value in zip(by_group["scorer"], by_group["recall@10"], strict=True):
+        recall10[scorer].append(value)
     # keys: week -> int, date -> 'YYYY-MM-DD', hour -> 'YYYY-MM-DD HH:00' (text sorts in time order)
     order = np.argsort([int(g) for g in col.groups] if group_by == "week" else col.groups, kind="stable")
     line_chart(out / f"recall10_by_{group_by}.png", [col.groups[i] for i in order],
-               {name: [recall10[name][i] for i in order] for name in SCORERS},
+               {name: [values[i] for i in order] for name, values in recall10.items()},
                title=f"recall@10 by {group_by} ({split})", y_label="recall@10")
-    summary = {**summary, "n_groups": len(col.groups), "n_baskets": col.n_baskets,
-               "overall": tables["overall"].to_pylist(), "repeat_explore": tables["repeat_explore"].to_pylist(),
-               "customers": tables["customers"].to_pylist()}
+    summary = {"checkpoint": str(run.checkpoint), "split": split, "group_by": group_by, "step": run.ckpt["step"],
+               "n_items": int(sum(len(g) for g in col.item_group)), "n_groups": len(col.groups),
+               "n_baskets": col.n_baskets, "n_baskets_in_split": int(len(baselines.basket_ids)),
+               "max_baskets": cfg.train.eval_max_baskets, "history_co_purchase": baselines.alpha,
+               "seconds": round(time.perf_counter() - started, 3), "overall": tables["overall"].to_pylist(),
+               "repeat_explore": tables["repeat_explore"].to_pylist(), "customers": tables["customers"].to_pylist()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
 
 
-def evaluate(cfg: Config, checkpoint: Path, prepared: Path, split: str = "validation", group_by: str = "date",
-             out: Path | None = None, max_batches: int = 0, cache=None) -> dict[str, pa.Table]:
-    """Evaluate `checkpoint` on <prepared>'s `split`; write the tables and the plot into `out`
-    (default <checkpoint folder>/eval_<split>); return the tables by name."""
-    if split not in ("validation", "test"):
-        raise UserError(f"--split {split}: choose validation or test")
-    if group_by not in ("date", "hour", "week"):
-        raise UserError(f"--group-by {group_by}: choose date, hour or week")
-    prepared, checkpoint = Path(prepared), Path(checkpoint)
-    started = time.perf_counter()
-    out = Path(out) if out is not None else checkpoint.parent / f"eval_{split}"
-    out.mkdir(parents=True, exist_ok=True)
-
-    run = load_run(cfg, checkpoint, prepared, cache)
-    con = connect(cfg)
-    baskets = split_baskets(con, prepared, split, run.config.calendar.origin_date)
-    con.close()
-    selected = evaluation_sample(baskets.basket_id, cfg.train.eval_max_baskets, run.config.seed)
-    if len(selected) < len(baskets.basket_id):
-        log(f"scoring a fixed sample of {len(selected):,} of the {len(baskets.basket_id):,} {split} baskets "
-            f"(train.eval_max_baskets / --max-baskets; 0 scores all)")
-    else:
-        selected = None
-    scorer, baseline_info = build_baselines(cfg, run, prepared, split, cache, out)
-    loader = open_split(run, prepared, split, cache, cfg.train.eval_batch_size, group_by)
-    col = collect(run, loader, scorer, baskets, selected, max_batches)
-    tables, recall10 = make_tables(col, baseline_info.pop("majority"), group_by)
-    summary = {"checkpoint": str(checkpoint), "split": split, "group_by": group_by, "step": run.step,
-               "n_items": int(tables["overall"].column("n_items")[0].as_py()),
-               "n_baskets_in_split": int(len(baskets.basket_id)), "max_baskets": cfg.train.eval_max_baskets,
-               "history_co_purchase": baseline_info, "seconds": round(time.perf_counter() - started, 3)}
-    write_outputs(tables, recall10, col, out, group_by, split, summary)
-    return tables
-
-
 def print_report(tables: dict[str, pa.Table]) -> None:
-    """The overall table (ranking + auxiliary columns) and the segment breakdowns on stdout."""
+    """The overall table (ranking + auxiliary columns) and the cold-start breakdown on stdout."""
     overall = tables["overall"]
     print(format_table(overall, ["scorer", *RANK_COLUMNS]))
     aux_cols = [c for c in overall.column_names if c.endswith("_accuracy") or c.endswith("_macro_f1")]

@@ -25,7 +25,6 @@ PRESETS = {
     "tiny": (64, 2, 4),  # ~0.5M parameters + the item head: CPU tests and the demo
     "base": (512, 6, 8),  # ~19M parameters + the item head: one GPU
 }
-HISTORY_MODES = ("none", "bias", "tokens", "both")
 AUXILIARY_CLASSES = {task: len(classes) for task, (_, classes) in AUXILIARY_CODES.items()}
 EXCLUDED_LOGIT = -1e9  # logit given to special ids (PAD/UNK/MASK): never predicted
 
@@ -45,15 +44,8 @@ class ModelDims:
 
 
 def resolve_dims(cfg: ModelConfig) -> ModelDims:
-    """The preset's sizes with the explicitly set (non-zero) fields of `cfg` on top."""
-    if cfg.preset not in PRESETS:
-        raise UserError(f"model.preset = {cfg.preset!r}: choose one of {sorted(PRESETS)}")
-    if cfg.product_input not in ("cache", "learned"):
-        raise UserError(f"model.product_input = {cfg.product_input!r}: choose 'cache' or 'learned'")
-    if cfg.item_head not in ("tied", "linear"):
-        raise UserError(f"model.item_head = {cfg.item_head!r}: choose 'tied' or 'linear'")
-    if cfg.history not in HISTORY_MODES:
-        raise UserError(f"model.history = {cfg.history!r}: choose one of {', '.join(HISTORY_MODES)}")
+    """The preset's sizes with the explicitly set (non-zero) fields of `cfg` on top (the choices of
+    preset, product_input, item_head and history are checked by config.validate)."""
     d_model, n_layers, n_heads = PRESETS[cfg.preset]
     dims = ModelDims(
         d_model=cfg.d_model or d_model,

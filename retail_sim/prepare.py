@@ -17,9 +17,10 @@ from typing import Any
 
 import duckdb
 
-from retail_sim import __version__
+from retail_sim import __version__, calendar
 from retail_sim.config import Config
 from retail_sim.errors import UserError
+from retail_sim.files import swap_into_place, work_folder
 from retail_sim.inputs import fingerprint_file, header_variant, resolve_inputs
 from retail_sim.manifest import write_manifest
 from retail_sim.progress import log, peak_rss_mb, stage
@@ -66,15 +67,12 @@ def history_variables(cfg: Config, audit_baskets: int = 2000) -> dict[str, Any]:
 
 def week_of(shop_week: int, cfg: Config) -> int:
     """Fiscal YYYYWW -> week index (200607 -> 1 by default); independent of which weeks exist."""
-    cal = cfg.calendar
-    return (shop_week // 100 - cal.origin_shop_week // 100) * cal.weeks_per_year + (
-        shop_week % 100 - cal.origin_shop_week % 100
-    ) + 1
+    return calendar.week_of(shop_week, cfg.calendar)
 
 
 def week_start(week: int, cfg: Config) -> dt.date:
     """The Monday that starts `week`."""
-    return dt.date.fromisoformat(cfg.calendar.origin_date) + dt.timedelta(days=7 * (week - 1))
+    return calendar.week_start(week, cfg.calendar)
 
 
 def check_time_csv(files: list[Path], cfg: Config) -> int:
@@ -124,9 +122,7 @@ def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
         log(f"  {len(files)} files ({sum(1 for v in variants.values() if v == 'named')} with the named header), "
             f"time.csv weeks checked: {weeks_checked}")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
+    work = work_folder(out)
     for sub in ("vocab", "prices", "rejects", "samples"):
         (work / sub).mkdir(parents=True)
     hasher = ThreadPoolExecutor(max_workers=1)
@@ -190,7 +186,7 @@ def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
     manifest["durations"] = durations
     manifest["peak_rss_mb"] = round(peak_rss_mb(), 1)
     manifest["fingerprint"] = write_manifest(work, manifest)
-    _move_into_place(work, out)
+    swap_into_place(work, out)
     print_summary(manifest)
     return manifest
 
@@ -299,15 +295,6 @@ def _manifest(con, cfg: Config, files, variants, accounting) -> dict[str, Any]:
             "retail_sim": __version__, "duckdb": duckdb.__version__, "python": platform.python_version(),
         },
     }
-
-
-def _move_into_place(work: Path, out: Path) -> None:
-    """Swap the finished folder in: the previous complete output stays until the new one is whole."""
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        os.replace(out, old)
-    os.replace(work, out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def print_summary(manifest: dict[str, Any]) -> None:

@@ -42,3 +42,15 @@ def sql_file(name: str | Path) -> Path:
 def run_file(con, name: str | Path):
     """Execute every statement of one SQL file; return the relation of the last statement."""
     return con.execute(sql_file(name).read_text())
+
+
+def query(con, name: str | Path, variables: dict[str, Any] | None = None) -> str:
+    """Set the DuckDB variables and return the text of a one-query SQL file (no trailing ';'),
+    for con.sql(...) to stream or count."""
+    set_variables(con, variables or {})
+    return sql_file(name).read_text().strip().rstrip(";")
+
+
+def select(con, name: str | Path, **variables: Any):
+    """Run a one-query SQL file (e.g. 'evaluate/own_history.sql') with DuckDB variables set -> Arrow table."""
+    return con.sql(query(con, name, variables)).to_arrow_table()

@@ -7,8 +7,6 @@ co-purchase: (3,4)=2, (3,5)=1, (4,5)=1, (3,6)=1, everything else 0.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -21,6 +19,24 @@ from retail_sim.metrics import grouped_ranking_metrics, macro_f1, ranking_metric
 from retail_sim.vocab import MASK_IDX, PAD_IDX
 
 V = 8
+
+
+def views(folder, *names):
+    """A DuckDB connection with the `items` / `samples` views over hand-made files, defined as
+    sql/prepared_views.sql defines them (the baselines read those views)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("set variable prepared = ?", [str(folder)])
+    if "items" in names:
+        con.execute("create view items as select * replace (week::integer as week) "
+                    "from read_parquet(getvariable('prepared') || '/items/*/*.parquet', hive_partitioning = true)")
+    if "samples" in names:
+        con.execute("create view samples as select * "
+                    "from read_parquet(getvariable('prepared') || '/samples/*/*/*.parquet', hive_partitioning = true)")
+    return con
+
+
 TRAIN_BASKET = np.array([1, 1, 1, 2, 2, 3, 3, 4])
 TRAIN_PRODUCT = np.array([3, 4, 5, 3, 4, 3, 6, 7])
 
@@ -58,9 +74,7 @@ def test_training_counts_in_duckdb(tmp_path):
         pq.write_table(pa.table({"basket_id": basket[keep], "product_idx": product[keep],
                                  "customer_idx": np.zeros(keep.sum(), int), "unit_price": np.ones(keep.sum())}),
                        folder / "part-0.parquet")
-    import duckdb
-
-    popularity, co, n_lines = training_counts(duckdb.connect(), tmp_path, [1, 1], V)
+    popularity, co, n_lines = training_counts(views(tmp_path, "items"), [1, 1], V)
     assert popularity.tolist() == POPULARITY.tolist() and n_lines == len(TRAIN_BASKET)
     assert torch.equal(co.to_dense(), expected_copurchase())
 
@@ -117,7 +131,7 @@ def test_scorer_ranks_by_hand():
     blend = scores["history_co_purchase"][1]
     assert blend[6].item() == pytest.approx(0.5 * 1.5440 / 2.5140 + 0.5 / np.sqrt(3), abs=1e-3)
     # with alpha 1 only the history counts: 7 is second
-    scorer.alpha = 1.0
+    scorer.blend.alpha = 1.0
     assert target_ranks(scorer.scores(product_ids, np.array([0, 1]), np.array([1000, 1000]))["history_co_purchase"],
                         targets).tolist()[1] == 2
     for s in scores.values():  # specials and visible items are never candidates

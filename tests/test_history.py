@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -11,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from retail_sim.audit import AUDIT_DIR, open_prepared, run_audits
+from retail_sim.audit import AUDIT_DIR, run_audits
+from retail_sim.prepared import Prepared
 from retail_sim.cache.history import load_history_index, write_history_index
 from retail_sim.data.history import N_FEATURES, HistoryIndex, candidates, encode_history
 
@@ -166,7 +166,7 @@ def test_history_audit_passes_and_catches_a_same_hour_product(prepared_sample, t
                 [customer, product, ts])
     con.execute(f"copy (select * from h order by all) to '{part}' (format parquet)")
     con.close()
-    con = open_prepared(copy)
+    con = Prepared(copy).connect()
     rows = con.execute((AUDIT_DIR / "11_history.sql").read_text()).fetchall()
     con.close()
     assert (product, "not_strictly_earlier") in {(r[1], r[3]) for r in rows}

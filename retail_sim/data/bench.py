@@ -31,7 +31,7 @@ def batch_nbytes(batch: WorldModelBatch) -> int:
     return n
 
 
-def _loader(prepared: Path, cfg: Config, split: str, workers: int, cache=None):
+def _loader(prepared: Path, cfg: Config | None, split: str, workers: int, cache=None):
     from retail_sim.data.loader import WorldModelDataLoader, WorldModelDataset
 
     ds = WorldModelDataset(prepared, split, config=cfg, cache=cache)
@@ -83,9 +83,7 @@ def measure_workers(prepared: Path, cfg: Config, workers: int, batches: int, spl
 
 def epoch_peak_rss(prepared: Path, split: str = "train") -> dict:
     """Iterate one full training epoch in this process; peak RSS (MiB) and counts."""
-    from retail_sim.config import load_config
-
-    loader = _loader(prepared, load_config(), split, 0)
+    loader = _loader(prepared, None, split, 0)  # the prepared folder's own config
     n = rows = 0
     t0 = time.perf_counter()
     for batch in loader:

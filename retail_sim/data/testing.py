@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from retail_sim.data.codes import (
@@ -136,14 +137,61 @@ def tiny_samples(n_baskets: int = 300, n_products: int = 40, n_customers: int = 
     })
 
 
+def write_items(folder: Path, tables: list[pa.Table]) -> None:
+    """items/week=<w>/part-0.parquet (contract A) from sample rows: one row per (basket, product)."""
+    t = pa.concat_tables([x.select(["basket_id", "shop_date", "shop_hour", "customer_idx", "week", "product_idx"])
+                          for x in tables])
+    lens = pc.list_value_length(t.column("product_idx")).to_numpy()
+    rep = np.repeat(np.arange(t.num_rows), lens)
+    items = pa.table({
+        "basket_id": t.column("basket_id").take(rep),
+        "shop_date": t.column("shop_date").take(rep),
+        "shop_hour": t.column("shop_hour").take(rep),
+        "customer_idx": t.column("customer_idx").take(rep),
+        "product_idx": pc.list_flatten(t.column("product_idx")),
+        "unit_price": pa.array(np.ones(len(rep))),  # read by the cache SQL the baselines share
+    })
+    week = t.column("week").to_numpy()[rep]
+    for w in np.unique(week):
+        d = folder / "items" / f"week={w}"
+        d.mkdir(parents=True)
+        pq.write_table(items.filter(pa.array(week == w)), d / "part-0.parquet")
+
+
+def _write_vocab_and_rest(folder: Path, tables: list[pa.Table]) -> None:
+    """vocab/{products,customers,stores}.parquet, prices/weekly_prices.parquet and
+    rejects/rejects.parquet with the ids the samples use (codes made up from them)."""
+    def ids(column: str, lists: bool = False) -> np.ndarray:
+        cols = [pc.list_flatten(t.column(column)) if lists else t.column(column) for t in tables]
+        return np.unique(np.concatenate([c.to_numpy() for c in cols]).astype(np.int64))
+
+    for name, column, prefix, lists in (("products", "product_idx", "PRD", True), ("customers", "customer_idx", "CUST", False),
+                                        ("stores", "store_idx", "STORE", False)):
+        values = ids(column, lists)
+        values = values[values > 0]
+        (folder / "vocab").mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({column: pa.array(values, pa.int32()),
+                                 name[:-1] + "_code": [f"{prefix}{v:07d}" for v in values]}),
+                       folder / "vocab" / f"{name}.parquet")
+    (folder / "prices").mkdir(exist_ok=True)
+    pq.write_table(pa.table({"product_idx": pa.array([], pa.int32()), "store_idx": pa.array([], pa.int32()),
+                             "week": pa.array([], pa.int32())}), folder / "prices" / "weekly_prices.parquet")
+    (folder / "rejects").mkdir(exist_ok=True)
+    pq.write_table(pa.table({"source_file": pa.array([], pa.string()), "reason": pa.array([], pa.string())}),
+                   folder / "rejects" / "rejects.parquet")
+
+
 def write_prepared(folder: Path, splits: dict[str, pa.Table], bucket_edges=(10, 20, 35, 50),
                    row_group_size: int = 16, files_per_bucket: int = 2, config: dict | None = None) -> Path:
-    """Write samples/split=<s>/bucket=<k>/part-<i>.parquet (rows ordered by week, basket_id) and a
-    complete manifest.json. Returns folder."""
+    """A complete small prepared folder: samples/split=<s>/bucket=<k>/part-<i>.parquet (rows ordered
+    by week, basket_id; every sample has is_unseen_in_train, false where the table lacks it), items/,
+    vocab/, prices/, rejects/ and a complete manifest.json. Returns folder."""
     folder = Path(folder)
     edges = np.asarray(bucket_edges)
     for split, table in splits.items():
         table = table.sort_by([("week", "ascending"), ("basket_id", "ascending")])
+        if "is_unseen_in_train" not in table.column_names:
+            table = table.append_column("is_unseen_in_train", pa.array(np.zeros(table.num_rows, dtype=bool)))
         bucket = np.searchsorted(edges, table.column("seq_len").to_numpy(), side="left") + 1
         for k in range(1, len(edges) + 1):
             part = table.filter(pa.array(bucket == k))
@@ -156,6 +204,14 @@ def write_prepared(folder: Path, splits: dict[str, pa.Table], bucket_edges=(10, 
                 if cuts[i + 1] > cuts[i]:
                     pq.write_table(part.slice(cuts[i], cuts[i + 1] - cuts[i]), d / f"part-{i}.parquet",
                                    row_group_size=row_group_size)
+    write_items(folder, list(splits.values()))
+    _write_vocab_and_rest(folder, list(splits.values()))
+    (folder / "history").mkdir(parents=True, exist_ok=True)  # an empty event log (sql/12_history.sql's columns)
+    pq.write_table(pa.table({"customer_idx": pa.array([], pa.int32()), "product_idx": pa.array([], pa.int32()),
+                             "shop_ts": pa.array([], pa.int32()), "n_baskets": pa.array([], pa.int32()),
+                             "next_shop_ts": pa.array([], pa.int32()), "cum_baskets": pa.array([], pa.int32()),
+                             "cum_decay": pa.array([], pa.float64()), "cum_short_decay": pa.array([], pa.float64())}),
+                   folder / "history" / "part-0000.parquet")
     write_manifest(folder, {"stage": "splits", "config": config or {}, "counts": {}})
     return folder
 
