@@ -6,6 +6,8 @@ score every product; the rank of the true product gives accuracy, recall@10, rec
 The model's auxiliary heads give accuracy and macro-F1 per task; the popularity row carries the
 majority-class (training split) predictor for them. Tables: overall, per group (date, hour or
 week), cold-start customers (is_unseen_in_train) vs the rest; a PNG of recall@10 per group.
+
+`evaluate` reads as its steps: load_run -> build_baselines -> collect -> make_tables -> write_outputs.
 """
 
 from __future__ import annotations
