@@ -10,7 +10,7 @@ RAW      ?= data/raw
 PREPARED ?= data/prepared
 RUN      ?= runs/demo
 
-.PHONY: install demo synth splits cache audit train evaluate test lint bench clean
+.PHONY: install demo synth splits cache audit train evaluate test wheel-check lint bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ evaluate: install
 
 test: install
 	$(BIN)/pytest -q
+
+# the wheel in a fresh venv, run outside the repository on two sample weeks (.ci/wheel-check; ~2 min)
+wheel-check:
+	PYTHON=$(PYTHON) .ci/wheel-check
 
 lint: install
 	$(BIN)/ruff check retail_sim tests

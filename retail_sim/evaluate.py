@@ -468,7 +468,7 @@ def write_outputs(out: Path, tables: dict[str, pa.Table], col: Collector, run: R
     order = np.argsort([int(g) for g in col.groups] if group_by == "week" else col.groups, kind="stable")
     line_chart(out / f"recall10_by_{group_by}.png", [col.groups[i] for i in order],
                {name: [values[i] for i in order] for name, values in recall10.items()},
-               title=f"recall@10 by {group_by} ({split})", y_label="recall@10")
+               title=f"recall@10 by {group_by} ({split})", x_label=group_by, y_label="recall@10")
     summary = {"checkpoint": str(run.checkpoint), "split": split, "group_by": group_by, "step": run.ckpt["step"],
                "n_items": int(sum(len(g) for g in col.item_group)), "n_groups": len(col.groups),
                "n_baskets": col.n_baskets, "n_baskets_in_split": int(len(baselines.basket_ids)),

@@ -9,7 +9,15 @@ import duckdb
 
 from retail_sim.config import Config
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+def _sql_dir() -> Path:
+    """The SQL files: retail_sim/sql/ in an installed wheel (package data of retail_sim.sql, see
+    pyproject.toml), else sql/ at the top of the source checkout (an editable install)."""
+    here = Path(__file__).resolve().parent
+    return here / "sql" if (here / "sql" / "prepared_views.sql").is_file() else here.parent / "sql"
+
+
+SQL_DIR = _sql_dir()
 
 
 def connect(cfg: Config, database: Path | str = ":memory:", temp_directory: Path | None = None):
