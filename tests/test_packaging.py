@@ -26,4 +26,4 @@ def test_pyproject_lists_every_package_and_sql_file():
 def test_sql_dir_is_found_in_a_source_checkout():
     from retail_sim.sqlrun import SQL_DIR
 
-    assert (SQL_DIR / "prepared_views.sql").is_file() and (SQL_DIR / "evaluate" / "own_history.sql").is_file()
+    assert (SQL_DIR / "prepared_views.sql").is_file() and (SQL_DIR / "evaluate" / "basket_flags.sql").is_file()
