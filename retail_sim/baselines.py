@@ -204,12 +204,16 @@ class HistoryCoPurchaseScorer:
         n_visible = torch.from_numpy(np.bincount(ctx.visible_row, minlength=ctx.n).astype(np.float64))
         return total / n_visible.clamp(min=1).unsqueeze(1)
 
-    def blend(self, cosine: torch.Tensor, history: HistoryScores, alpha: float) -> torch.Tensor:
-        share = history.decayed / history.decayed.sum(dim=1, keepdim=True).clamp(min=1e-300)
+    @staticmethod
+    def share(history: HistoryScores) -> torch.Tensor:
+        """[B, V] each product's share of the customer's decayed count (0 without history)."""
+        return history.decayed / history.decayed.sum(dim=1, keepdim=True).clamp(min=1e-300)
+
+    def blend(self, cosine: torch.Tensor, share: torch.Tensor, alpha: float) -> torch.Tensor:
         return alpha * share + (1 - alpha) * cosine + 1e-6 * self.tiebreak
 
     def scores(self, ctx: BatchContext) -> torch.Tensor:
-        return self.blend(self.mean_cosine(ctx), ctx.history, self.alpha)
+        return self.blend(self.mean_cosine(ctx), self.share(ctx.history), self.alpha)
 
 
 class BaselineScorer:
