@@ -45,14 +45,24 @@ def evaluate_cli(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
                            *args], capture_output=True, text=True, timeout=timeout)
 
 
+def evaluate_test_weeks(prepared, run) -> str:
+    """`retail-sim evaluate` of run/last.pt on the test weeks into run/eval_test, once per run
+    folder (both tests of the default run read the same tables); returns what it printed."""
+    printed = run / "eval_test" / "printed.txt"
+    if not printed.is_file():
+        out = evaluate_cli("--checkpoint", str(run / "last.pt"), "--prepared", str(prepared), "--split", "test",
+                           "--group-by", "week", "--out", str(run / "eval_test"))
+        assert out.returncode == 0, out.stderr[-2000:]
+        printed.write_text(out.stdout)
+    return printed.read_text()
+
+
 def test_short_cpu_run_beats_popularity_on_test_weeks(short_run):
     prepared, run, result = short_run
     assert result.step == 500
-    out = evaluate_cli("--checkpoint", str(run / "last.pt"), "--prepared", str(prepared), "--split", "test",
-                       "--group-by", "week", "--out", str(run / "eval_test"))
-    assert out.returncode == 0, out.stderr[-2000:]
+    printed = evaluate_test_weeks(prepared, run)
     for name in ("model", "popularity", "co_purchase", "own_history", "recall@10", "cold_start"):
-        assert name in out.stdout
+        assert name in printed
     for name in ("overall.parquet", "overall.csv", "by_week.parquet", "cold_start.csv", "recall10_by_week.png"):
         assert (run / "eval_test" / name).is_file()
     rows = {r["scorer"]: r for r in pq.read_table(run / "eval_test" / "overall.parquet").to_pylist()}
@@ -70,10 +80,8 @@ def test_history_beats_the_same_model_without_it_and_own_purchase_counts(short_r
     short_train(prepared, without, **{"model.history": "none"})
     recall = {}
     for name, folder in (("with", run), ("without", without)):
-        out = evaluate_cli("--checkpoint", str(folder / "last.pt"), "--prepared", str(prepared), "--split", "test",
-                           "--group-by", "week", "--out", str(folder / "eval_history"))
-        assert out.returncode == 0, out.stderr[-2000:]
-        recall[name] = {r["scorer"]: r["recall@10"] for r in pq.read_table(folder / "eval_history" / "overall.parquet").to_pylist()}
+        evaluate_test_weeks(prepared, folder)
+        recall[name] = {r["scorer"]: r["recall@10"] for r in pq.read_table(folder / "eval_test" / "overall.parquet").to_pylist()}
     with_history, without_history = recall["with"], recall["without"]
     assert with_history["model"] > without_history["model"] + 0.05, recall
     assert with_history["model"] > with_history["own_history"], with_history
