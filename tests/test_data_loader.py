@@ -323,3 +323,26 @@ def test_t2_equals_the_padded_oracle(tiny):
     for b in WorldModelDataLoader(dataset(tiny), batch_size=16, drop_last=False):
         ref = encode_products(cache, b.product_ids.numpy(), b.attention_mask.numpy())
         assert np.array_equal(b.product_embeddings.numpy().view(np.int32), ref.view(np.int32))
+
+
+def test_history_of_a_basket_is_the_same_whatever_the_workers_ranks_or_resume(tiny):
+    """history_* depend on the basket alone: any split of the epoch gives each basket the same rows."""
+
+    def by_basket(batches):
+        return {int(i): (h.tolist(), f.tolist(), m.tolist()) for b in batches
+                for i, h, f, m in zip(b.basket_id, b.history_ids, b.history_features, b.history_mask, strict=True)}
+
+    ref = by_basket(WorldModelDataLoader(dataset(tiny), batch_size=16))
+    assert sum(any(m) for _, _, m in ref.values()) > 50  # the fake cache gives most customers a history
+    assert by_basket(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=2)) == ref
+    ranks = {}
+    for r in range(2):
+        ranks.update(by_basket(WorldModelDataLoader(dataset(tiny), batch_size=16, rank=r, world_size=2)))
+    assert ranks == {i: ref[i] for i in ranks} and len(ranks) >= len(ref) - 2
+    dl = WorldModelDataLoader(dataset(tiny), batch_size=16)
+    it = iter(dl)
+    head = [next(it) for _ in range(5)]
+    resumed = WorldModelDataLoader(dataset(tiny), batch_size=16)
+    resumed.load_state_dict(dl.state_dict())
+    del it
+    assert {**by_basket(head), **by_basket(resumed)} == ref
