@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from retail_sim.cache.customer_state import WEEK_KEY, lookup
 from retail_sim.data.codes import (
     BASKET_SIZES,
     DOMINANT_MISSIONS,
@@ -23,8 +24,11 @@ from retail_sim.vocab import FIRST_PRODUCT_IDX, MASK_IDX
 
 class FakeCache:
     """The TensorCache attributes the loader reads (contract B), with deterministic contents:
-    customer c's state as of week w is c/100 + w/1000 in every slot, built from
-    n = clip(w - first_week[c], 0, ...) baskets (first_week = 1 + c % 5)."""
+    customer c's state as of week w (1 <= w < 200) is c/100 + w/1000 in every slot, built from
+    n = clip(w - first_week[c], 0, ...) baskets (first_week = 1 + c % 5); rows exist for every such
+    (customer, week), as customer_state / customer_state_keys / customer_state_n_baskets."""
+
+    WEEKS = 200
 
     def __init__(self, n_products: int = 40, n_stores: int = 5, n_customers: int = 30, n_segments: int = 4,
                  max_seq_len: int = 50, fingerprint: str = "fake"):
@@ -38,6 +42,12 @@ class FakeCache:
         self.segment_prior = rng.normal(size=(n_segments, 128)).astype(np.float32)
         self.positional_encodings = (0.01 * np.arange(max_seq_len)[:, None] * np.ones(256)).astype(np.float32)
         self.customer_segment = (np.arange(n_customers + 1) % n_segments).astype(np.int32)
+        c, w = np.repeat(np.arange(1, n_customers + 1), self.WEEKS - 1), np.tile(np.arange(1, self.WEEKS), n_customers)
+        n = np.clip(w - (1 + c % 5), 0, None).astype(np.int32)
+        self.customer_state_keys = (c * WEEK_KEY + w).astype(np.int64)
+        self.customer_state_n_baskets = n
+        self.customer_state = (np.where(n[:, None] > 0, (c / 100 + w / 1000)[:, None], 0.0)
+                               * np.ones((1, 128))).astype(np.float32)
         self.fingerprint = fingerprint
         # customer c bought products FIRST_PRODUCT_IDX + (c * j) % n_products (j = 1..6) at
         # hours 24 * (40 j + c) after the calendar origin (weeks 1..35)
@@ -47,11 +57,10 @@ class FakeCache:
                                          np.ones(c.size, np.int64), n_customers)
 
     def get_customer_state_batch(self, customer_idx, week):
-        c = np.asarray(customer_idx, dtype=np.int64)
-        w = np.asarray(week, dtype=np.int64)
-        n = np.where(c > 0, np.clip(w - (1 + c % 5), 0, None), 0).astype(np.int32)
-        state = np.where(n[:, None] > 0, (c / 100 + w / 1000)[:, None], 0.0) * np.ones((1, 128))
-        return state.astype(np.float32), n
+        """As TensorCache.get_customer_state_batch: (state [n, 128], n_baskets [n]), zeros without a row."""
+        row, found = lookup(self.customer_state_keys, customer_idx, week)
+        state = np.where(found[:, None], self.customer_state[row], 0.0).astype(np.float32)
+        return state, np.where(found, self.customer_state_n_baskets[row], 0).astype(np.int32)
 
 
 def index_from_events(customer, product, shop_ts, n_baskets, n_customers: int, decay: float = 0.95,
