@@ -190,13 +190,16 @@ def _write_vocab_and_rest(folder: Path, tables: list[pa.Table]) -> None:
                    folder / "rejects" / "rejects.parquet")
 
 
-def write_prepared(folder: Path, splits: dict[str, pa.Table], bucket_edges=(10, 20, 35, 50),
+def write_prepared(folder: Path, splits: dict[str, pa.Table], bucket_edges=None,
                    row_group_size: int = 16, files_per_bucket: int = 2, config: dict | None = None) -> Path:
-    """A complete small prepared folder: samples/split=<s>/bucket=<k>/part-<i>.parquet (rows ordered
+    """A complete small prepared folder: samples/split=<s>/bucket=<k>/part-<i>.parquet (bucket_edges:
+    default the config's splits.bucket_edges, which the folder's manifest config then holds; rows ordered
     by week, basket_id; every sample has is_unseen_in_train, false where the table lacks it), items/,
     vocab/, prices/, rejects/ and a complete manifest.json. Returns folder."""
+    from retail_sim.config import Config
+
     folder = Path(folder)
-    edges = np.asarray(bucket_edges)
+    edges = np.asarray(Config().splits.bucket_edges if bucket_edges is None else bucket_edges)
     for split, table in splits.items():
         table = table.sort_by([("week", "ascending"), ("basket_id", "ascending")])
         if "is_unseen_in_train" not in table.column_names:
@@ -221,7 +224,9 @@ def write_prepared(folder: Path, splits: dict[str, pa.Table], bucket_edges=(10, 
                              "next_shop_ts": pa.array([], pa.int32()), "cum_baskets": pa.array([], pa.int32()),
                              "cum_decay": pa.array([], pa.float64()), "cum_short_decay": pa.array([], pa.float64())}),
                    folder / "history" / "part-0000.parquet")
-    write_manifest(folder, {"stage": "splits", "config": config or {}, "counts": {}})
+    config = dict(config or {})
+    config["splits"] = {**config.get("splits", {}), "bucket_edges": [int(e) for e in edges]}
+    write_manifest(folder, {"stage": "splits", "config": config, "counts": {}})
     return folder
 
 
