@@ -3,6 +3,7 @@ of a contract-A samples folder. Not used by the pipeline itself."""
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +43,7 @@ class FakeCache:
         self.segment_prior = rng.normal(size=(n_segments, 128)).astype(np.float32)
         self.positional_encodings = (0.01 * np.arange(max_seq_len)[:, None] * np.ones(256)).astype(np.float32)
         self.customer_segment = (np.arange(n_customers + 1) % n_segments).astype(np.int32)
-        c, w = np.repeat(np.arange(1, n_customers + 1), self.WEEKS - 1), np.tile(np.arange(1, self.WEEKS), n_customers)
-        n = np.clip(w - (1 + c % 5), 0, None).astype(np.int32)
-        self.customer_state_keys = (c * WEEK_KEY + w).astype(np.int64)
-        self.customer_state_n_baskets = n
-        self.customer_state = (np.where(n[:, None] > 0, (c / 100 + w / 1000)[:, None], 0.0)
-                               * np.ones((1, 128))).astype(np.float32)
+        self.n_customers = n_customers
         self.fingerprint = fingerprint
         # customer c bought products FIRST_PRODUCT_IDX + (c * j) % n_products (j = 1..6) at
         # hours 24 * (40 j + c) after the calendar origin (weeks 1..35)
@@ -55,6 +51,28 @@ class FakeCache:
         j = np.tile(np.arange(1, 7), n_customers)
         self.history = index_from_events(c, FIRST_PRODUCT_IDX + (c * j) % n_products, 24 * (40 * j + c),
                                          np.ones(c.size, np.int64), n_customers)
+
+    @cached_property
+    def _customer_weeks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keys, n_baskets, state) of every (customer, week) row; built on first use, since the loader
+        alone never reads them (n_customers x 199 x 128 float32: 168 MB at 1,650 customers)."""
+        c = np.repeat(np.arange(1, self.n_customers + 1), self.WEEKS - 1)
+        w = np.tile(np.arange(1, self.WEEKS), self.n_customers)
+        n = np.clip(w - (1 + c % 5), 0, None).astype(np.int32)
+        state = (np.where(n[:, None] > 0, (c / 100 + w / 1000)[:, None], 0.0) * np.ones((1, 128))).astype(np.float32)
+        return (c * WEEK_KEY + w).astype(np.int64), n, state
+
+    @property
+    def customer_state_keys(self) -> np.ndarray:
+        return self._customer_weeks[0]
+
+    @property
+    def customer_state_n_baskets(self) -> np.ndarray:
+        return self._customer_weeks[1]
+
+    @property
+    def customer_state(self) -> np.ndarray:
+        return self._customer_weeks[2]
 
     def get_customer_state_batch(self, customer_idx, week):
         """As TensorCache.get_customer_state_batch: (state [n, 128], n_baskets [n]), zeros without a row."""
