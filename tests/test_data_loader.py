@@ -348,7 +348,7 @@ def test_fixed_shapes_one_shape_per_bucket_same_values(tiny):
     model = WorldModel(ModelConfig(), n_products=tiny[1].n_products_total).eval()
     weights = {"mission_type": 0.1, "mission_focus": 0.1, "price_sensitivity": 0.05, "basket_size": 0.05}
     dynamic = WorldModelDataLoader(ds, batch_size=16)
-    for x, y in zip(encoded(fixed), encoded(dynamic), strict=True):
+    for i, (x, y) in enumerate(zip(encoded(fixed), encoded(dynamic), strict=True)):
         S, M = y.attention_mask.shape[1], y.masked_positions.shape[1]
         for name in ("product_embeddings", "price_features", "attention_mask", "product_ids"):
             big, small = getattr(x, name), getattr(y, name)
@@ -358,6 +358,8 @@ def test_fixed_shapes_one_shape_per_bucket_same_values(tiny):
             assert (getattr(x, name)[:, M:] == IGNORE_INDEX).all()
         for name in ("customer_context", "temporal_context", "store_context", "trip_context", "history_ids"):
             assert torch.equal(getattr(x, name), getattr(y, name))
+        if i >= 4:  # the loss on a few batches: the model is the slow part of this test
+            continue
         with torch.no_grad():
             a, _ = world_model_loss(model(x), x, weights)
             b, _ = world_model_loss(model(y), y, weights)
@@ -374,3 +376,18 @@ def test_compact_batches_fit_the_worker_budget(tiny):
     worst = CompactMeta(B=64, S=50, M=50, N=64 * 50, K=600, X=0, wide_ids=False, wide_items=False,
                         auxiliary=True, hide_masked_prices=True)
     assert layout(worst)[1] <= 64 * 1024  # 64 baskets of 50 items, 600 of them masked
+
+
+def test_bench_loader_reports_every_figure(tiny):
+    """`retail-sim bench loader` on the tiny folder with a fake cache: every figure of issue 14 is
+    printed (bytes, 1 process, with the encoder, padding own S <= fixed shapes, history cost)."""
+    from retail_sim.data.bench import run
+
+    folder, _ = tiny
+    lines = []
+    m = run(folder, Config(), batches=4, workers=0, full_epoch=False, echo=lines.append, pairs=1, fake=True)
+    text = "\n".join(lines)
+    for words in ("compact batch:", "1 process", "BatchEncoder on the CPU", "padding:", "purchase history"):
+        assert words in text
+    assert 0 < m["mean_batch_bytes"] <= 64 * 1024 and m["encoded"]["cpu_samples_per_s"] > 0
+    assert 0 <= m["padding_fraction"] <= m["fixed_padding_fraction"] < 1

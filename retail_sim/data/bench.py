@@ -210,7 +210,7 @@ def run(prepared: Path, cfg: Config, batches: int, workers: int, full_epoch: boo
         echo(f"loader alone, {workers} workers: {w['samples_per_s']:,.0f} samples/s wall ({w['wall_ratio']:.2f}x "
              f"1 process, goal >= 1.7x); CPU per batch: main {w['main_cpu_ms_per_batch']:.3f} ms, workers "
              f"{w['worker_cpu_ms_per_batch']:.3f} ms -> {w['cpu_ratio']:.2f}x 1 process on {os.cpu_count()} idle cores")
-    fixed = measure(prepared, cfg, min(batches, 200), cache=cache, fixed_shapes=True)
+    fixed = measure(prepared, cfg, batches, cache=cache, fixed_shapes=True)  # the same batches, padded to the edges
     m["fixed_padding_fraction"] = fixed["padding_fraction"]
     echo(f"padding: {m['padding_fraction']:.1%} of [B, S] slots with each batch's own S; "
          f"{fixed['padding_fraction']:.1%} with fixed shapes (S = the bucket's edge)")

@@ -16,6 +16,7 @@ oracle_batch) within 1e-6, tested on the real sample (tests/test_data_sample.py)
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -53,6 +54,12 @@ def _tensor(array) -> torch.Tensor:
         return torch.from_numpy(np.asarray(array))
 
 
+@functools.lru_cache(maxsize=4)
+def _calendar_tables(weeks_per_year: int) -> dict[str, torch.Tensor]:
+    """features.calendar_tables, built once per process (~0.5 s of CPU; never written to)."""
+    return calendar_tables(weeks_per_year)
+
+
 class BatchEncoder(nn.Module):
     """CompactBatch -> WorldModelBatch (see the module docstring). `cache`: a TensorCache (or an object
     with its arrays); `settings`: the dataset's batch settings (cold start, calendar, history k)."""
@@ -66,7 +73,7 @@ class BatchEncoder(nn.Module):
         for name in INDEX_BUFFERS:
             self.register_buffer(f"history_{name}", _tensor(getattr(history, name)), persistent=False)
         self.decay, self.short_decay = float(history.decay), float(history.short_decay)
-        for name, table in calendar_tables(settings.weeks_per_year).items():
+        for name, table in _calendar_tables(settings.weeks_per_year).items():
             self.register_buffer(name, table, persistent=False)
 
     @classmethod
