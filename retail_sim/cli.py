@@ -290,6 +290,8 @@ def bench_train_cmd(
     batch_size: Annotated[int | None, typer.Option(help=f"Baskets per batch (loader.batch_size) {default('loader.batch_size')}.")] = None,
     device: Annotated[str | None, typer.Option(help=f"{one_of('train.device')} {default('train.device')}.")] = None,
     cpu_threads: Annotated[int | None, typer.Option(help=f"torch threads on CPU, 0 = torch's choice {default('train.cpu_threads')}.")] = None,
+    fixed_shapes: Annotated[bool | None, typer.Option("--fixed-shapes/--dynamic-shapes", help=f"Pad every batch of a bucket to one shape {default('loader.fixed_shapes')}.")] = None,
+    compile_mode: Annotated[str, typer.Option("--compile", help="torch.compile the model (dynamic=False): none, default, or reduce-overhead (CUDA graphs).")] = "none",
     config: ConfigOpt = None,
     sets: SetOpt = None,
 ) -> None:
@@ -297,8 +299,9 @@ def bench_train_cmd(
     from retail_sim.train.bench import bench_train
 
     cfg = resolve(config, sets, paths__prepared=prepared, loader__batch_size=batch_size, train__device=device,
-                  train__cpu_threads=cpu_threads)
-    bench_train(cfg, Path(cfg.paths.prepared), [p.strip() for p in presets.split(",") if p.strip()], steps)
+                  train__cpu_threads=cpu_threads, loader__fixed_shapes=fixed_shapes)
+    bench_train(cfg, Path(cfg.paths.prepared), [p.strip() for p in presets.split(",") if p.strip()], steps,
+                compile_mode, echo=typer.echo)
 
 
 @bench_app.command("loader")
@@ -307,14 +310,16 @@ def bench_loader_cmd(
     batches: Annotated[int, typer.Option(help="Timed training batches (B=64, masking on) after 5 warm-up ones.")] = 400,
     workers: Annotated[int, typer.Option(help="DataLoader workers for the second measurement (0 skips it).")] = 2,
     full_epoch: Annotated[bool, typer.Option("--full-epoch", help="Also iterate a whole epoch in a child process and print its peak RSS.")] = False,
+    fake_cache: Annotated[bool, typer.Option("--fake-cache", help="A fake tensor cache sized from the folder's vocab instead of its tensor_cache/ (folders without one).")] = False,
     config: ConfigOpt = None,
     sets: SetOpt = None,
 ) -> None:
-    """Loader ms/batch, samples/s, padding; a numpy copy of the same bytes and the ratio."""
+    """Compact batch bytes, samples/s in 1 process, with workers and with the BatchEncoder on the CPU,
+    padding (own S and fixed shapes), the purchase history's cost; --full-epoch: peak RSS."""
     from retail_sim.data.bench import run
 
     cfg = resolve(config, sets, paths__prepared=prepared)
-    run(Path(cfg.paths.prepared), cfg, batches, workers, full_epoch, echo=typer.echo)
+    run(Path(cfg.paths.prepared), cfg, batches, workers, full_epoch, echo=typer.echo, fake=fake_cache)
 
 
 def main() -> None:

@@ -327,20 +327,23 @@ def majority_classes(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 def evaluation_batches(cfg: Config, run: Run, prepared: Prepared, split: str, group_by: str,
                        selected: np.ndarray | None, max_batches: int = 0, cache=None):
-    """(key, batch) of the split's EvaluationDataLoader, encoded as the run was trained, cut to the
-    baskets `selected` (sorted; None = all). The hidden items are the evaluation's own (its config's
-    masking.mask_prob and seed, drawn per basket id), not the run's, so runs trained with other
-    masking or seeds are scored on the same items."""
+    """(key, batch) of the split's EvaluationDataLoader, encoded as the run was trained (on the CPU:
+    the scoring reads the batch there), cut to the baskets `selected` (sorted; None = all). The hidden
+    items are the evaluation's own (its config's masking.mask_prob and seed, drawn per basket id),
+    not the run's, so runs trained with other masking or seeds are scored on the same items."""
     from retail_sim.data.dataset import WorldModelDataset
+    from retail_sim.data.encoder import BatchEncoder
     from retail_sim.data.evaluation import EvaluationDataLoader
 
     rc = run.config
     dataset = WorldModelDataset(prepared, split=split, max_seq_len=rc.splits.max_seq_len, enable_auxiliary_tasks=True,
                                 mask_prob=cfg.masking.mask_prob, seed=cfg.seed, config=rc, cache=cache)
     loader = EvaluationDataLoader(dataset, batch_size=cfg.train.eval_batch_size, group_by=group_by)
-    for i, (key, batch) in enumerate(loader):
+    encoder = BatchEncoder.from_dataset(dataset)
+    for i, (key, compact) in enumerate(loader):
         if max_batches and i >= max_batches:
             break
+        batch = encoder(compact)
         if selected is not None:
             keep, _ = sorted_lookup(selected, batch.basket_id.cpu().numpy())
             if not keep.any():

@@ -3,9 +3,11 @@
 against it on the same inputs. The package has one implementation of each rule; these are not
 imported by it.
 
-- mask_baskets: the masking rule on a padded batch; retail_sim.data.masking.mask_slots is the
-  one the loader runs (flat slots of several batches, each padded to its own S).
-- encode_products: T2 on a padded batch; retail_sim.data.assemble.build_batches gathers it inline.
+- mask_baskets: the masking rule on a padded batch; retail_sim.data.masking.mask_items is the
+  one the loader runs (the flat item lists of several batches).
+- encode_products: T2 on a padded batch; retail_sim.data.encoder.BatchEncoder gathers it on the device.
+- oracle_batch: every WorldModelBatch field of one batch from its rows, with the numpy reference
+  encoders of tests/oracle_encoders.py; BatchEncoder(compact batch) must give the same within 1e-6.
 """
 
 from __future__ import annotations
@@ -121,4 +123,82 @@ def encode_products(cache, input_ids: np.ndarray, attention_mask: np.ndarray) ->
     out = np.asarray(table[ids], dtype=np.float32)
     out += cache.positional_encodings[:S]
     out[~attention_mask] = 0.0
+    return out
+
+
+def oracle_batch(rows, cache, s, *, epoch: int, masking: str | None, trip: str) -> dict[str, np.ndarray]:
+    """The WorldModelBatch fields of one batch of rows (a BasketRows), built the plain way with the
+    numpy reference encoders (tests/oracle_encoders.py), padded to the batch's own longest basket:
+    what the loader produced before its encoding moved to torch. s: the dataset's Settings."""
+    from oracle_encoders import (
+        auxiliary_labels,
+        encode_customer,
+        encode_store,
+        encode_temporal,
+        encode_trip,
+        price_features,
+    )
+
+    from retail_sim.data.history import encode_history
+    from retail_sim.data.masking import trip_hidden
+
+    c = rows.scalars
+    B = rows.n
+    lens = np.diff(rows.offsets)
+    seq_len = np.minimum(lens, s.max_seq_len)
+    S = max(int(seq_len.max()) if B else 0, 1)
+    real = np.arange(S)[None, :] < seq_len[:, None]
+    flat = rows.offsets[:-1][:, None] + np.arange(S)[None, :]  # [B, S] item index of each slot
+    flat = np.where(real, flat, 0)
+    pid = np.where(real, rows.items["product_idx"][flat], PAD_IDX).astype(np.int64)
+    n_total = int(cache.n_products_total)
+    if masking is not None:
+        m = mask_baskets(pid, seq_len, c["basket_id"], seed=s.seed, epoch=epoch, mask_prob=s.mask_prob,
+                         mask_token_frac=s.mask_token_frac, random_token_frac=s.random_token_frac,
+                         n_products_total=n_total, evaluation=masking == "eval")
+        input_ids, chosen, positions, targets = m.input_ids, m.chosen, m.masked_positions, m.masked_targets
+    else:
+        input_ids, chosen = pid, np.zeros_like(real)
+        positions = targets = np.full((B, 1), IGNORE_INDEX, dtype=np.int64)
+    price = np.zeros((B, S, 64), dtype=np.float32)
+    prices = [np.asarray(rows.items[k], dtype=np.float64)[flat[real]]
+              for k in ("unit_price", "base_price", "prior_price", "category_avg_price")]
+    price[real] = price_features(*prices)
+    if s.mask_price and masking is not None:
+        price[chosen] = 0.0
+    if not s.auxiliary or trip == "visible":
+        hidden = np.zeros(B, dtype=bool)
+    elif trip == "hidden":
+        hidden = np.ones(B, dtype=bool)
+    else:
+        hidden = trip_hidden(c["basket_id"], seed=s.seed, epoch=epoch, dropout=s.trip_context_dropout)
+    shop_ts = (c["shop_date"].astype(np.int64) - s.origin_day) * 24 + c["shop_hour"]
+    if s.history_k:
+        history_ids, history_features = encode_history(cache.history, c["customer_idx"], shop_ts, c["history_length"],
+                                                       s.history_k)
+    else:
+        history_ids, history_features = np.zeros((B, 0), np.int64), np.zeros((B, 0, 5), np.float32)
+    out = {
+        "customer_context": encode_customer(cache, c["customer_idx"], c["week"], s.cold_start_k),
+        "product_embeddings": encode_products(cache, input_ids, real),
+        "temporal_context": encode_temporal(c["shop_week"], c["week"], c["shop_date"], c["shop_weekday"],
+                                            c["shop_hour"], c["days_since_prev_basket"], c["history_length"],
+                                            first_week=s.first_week, last_week=s.last_week,
+                                            weeks_per_year=s.weeks_per_year),
+        "price_features": price,
+        "store_context": encode_store(cache, c["store_idx"]),
+        "trip_context": encode_trip(rows.codes, ~hidden),
+        "attention_mask": real,
+        "product_ids": np.where(real, input_ids, PAD_IDX).astype(np.int64),
+        "masked_positions": positions,
+        "masked_targets": targets,
+        "history_ids": history_ids,
+        "history_features": history_features,
+        "history_mask": history_ids != 0,
+        "basket_id": c["basket_id"].astype(np.int64),
+        "week": c["week"].astype(np.int64),
+    }
+    if s.auxiliary:
+        for name, v in auxiliary_labels(rows.codes, hidden).items():
+            out[f"auxiliary_labels.{name}"] = v
     return out

@@ -105,18 +105,24 @@ def batch_hashes(batch) -> dict[str, str]:
 
 
 def loader_hashes(prepared: Path) -> dict[str, list]:
+    """The first training batches and every EVAL_EVERY-th evaluation batch, as the loader's compact
+    batches encoded by the BatchEncoder on the CPU."""
+    from retail_sim.data.encoder import BatchEncoder
     from retail_sim.data.loader import EvaluationDataLoader, WorldModelDataLoader, WorldModelDataset
 
     cfg = sample_config()
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        train = WorldModelDataLoader(WorldModelDataset(prepared, "train", config=cfg), batch_size=64)
+        dataset = WorldModelDataset(prepared, "train", config=cfg)
+        encoder = BatchEncoder.from_dataset(dataset)
+        train = WorldModelDataLoader(dataset, batch_size=64)
         train.set_epoch(1)
-        train_batches = [batch_hashes(b) for _, b in zip(range(N_TRAIN), train, strict=False)]
+        train_batches = [batch_hashes(encoder(b)) for _, b in zip(range(N_TRAIN), train, strict=False)]
         evaluation = EvaluationDataLoader(WorldModelDataset(prepared, "validation", config=cfg), batch_size=64,
                                           group_by="date")
-        eval_batches = [{"key": str(k), **batch_hashes(b)} for i, (k, b) in enumerate(evaluation) if i % EVAL_EVERY == 0]
+        eval_batches = [{"key": str(k), **batch_hashes(encoder(b))} for i, (k, b) in enumerate(evaluation)
+                        if i % EVAL_EVERY == 0]
     finally:
         torch.set_num_threads(previous)
     return {"train_epoch1": train_batches, "validation_by_date": eval_batches}

@@ -9,7 +9,7 @@ def test_defaults_match_design():
     assert cfg.splits.train_weeks == [1, 80]
     assert cfg.splits.validation_weeks == [81, 95]
     assert cfg.splits.test_weeks == [96, 117]
-    assert cfg.splits.bucket_edges == [10, 20, 35, 50]
+    assert cfg.splits.bucket_edges == [2, 4, 7, 11, 16, 22, 30, 50]
     assert cfg.splits.max_seq_len == 50
 
 

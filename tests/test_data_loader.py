@@ -1,5 +1,6 @@
 """WorldModelDataset / WorldModelDataLoader / EvaluationDataLoader on a tiny hand-made prepared folder
-(fake contract-B cache): shapes, leakage rules, coverage, determinism, workers, resume, ranks."""
+(fake contract-B cache): shapes, leakage rules, coverage, determinism, workers, resume, ranks. The
+loaders yield compact batches; `encoded` turns them into WorldModelBatch with the BatchEncoder."""
 
 import numpy as np
 import pytest
@@ -7,6 +8,8 @@ import torch
 
 from retail_sim.config import Config, apply
 from retail_sim.data.batch import AUXILIARY_TASKS, WorldModelBatch
+from retail_sim.data.compact import CompactBatch
+from retail_sim.data.encoder import BatchEncoder
 from retail_sim.data.loader import EvaluationDataLoader, WorldModelDataLoader, WorldModelDataset
 from retail_sim.data.testing import FakeCache, tiny_samples, write_prepared
 from retail_sim.errors import UserError
@@ -36,8 +39,19 @@ def ids(batch):
     return batch.basket_id.tolist()
 
 
+def encoded(loader):
+    """The WorldModelBatch of each compact batch of a loader ((key, batch) for evaluation), on the CPU."""
+    encoder = BatchEncoder.from_dataset(loader.dataset)
+    for item in loader:
+        yield (item[0], encoder(item[1])) if isinstance(item, tuple) else encoder(item)
+
+
+def same_compact(x: CompactBatch, y: CompactBatch) -> bool:
+    return x.meta == y.meta and torch.equal(x.data, y.data)
+
+
 def test_batch_shapes_and_dtypes(tiny):
-    b = next(iter(WorldModelDataLoader(dataset(tiny), batch_size=16)))
+    b = next(encoded(WorldModelDataLoader(dataset(tiny), batch_size=16)))
     assert isinstance(b, WorldModelBatch)
     B, S = b.attention_mask.shape
     assert B == 16 and S == int(b.attention_mask.sum(1).max())  # S = the longest basket
@@ -66,7 +80,7 @@ def test_batch_shapes_and_dtypes(tiny):
 def test_masking_leaks_nothing(tiny):
     _, cache = tiny
     seen_mask = seen_random = 0
-    for b in WorldModelDataLoader(dataset(tiny), batch_size=32, drop_last=False):
+    for b in encoded(WorldModelDataLoader(dataset(tiny), batch_size=32, drop_last=False)):
         B, S = b.attention_mask.shape
         chosen = torch.zeros(B, S, dtype=torch.bool)
         rows, cols = torch.nonzero(b.masked_positions >= 0, as_tuple=True)
@@ -107,41 +121,48 @@ def test_deterministic_and_epoch_dependent(tiny):
     b = WorldModelDataLoader(dataset(tiny), batch_size=16)
     first = [(ids(x), x.product_ids.tolist()) for x in a]
     assert first == [(ids(x), x.product_ids.tolist()) for x in b]
+    assert all(same_compact(x, y) for x, y in zip(a, b, strict=True))
     b.set_epoch(1)
     assert [ids(x) for x in b] != [f[0] for f in first]
     other_seed = WorldModelDataLoader(dataset(tiny, seed=5), batch_size=16)
     assert [ids(x) for x in other_seed] != [f[0] for f in first]
 
 
-def test_batches_identical_whatever_the_workers(tiny):
+@pytest.mark.parametrize("workers", [2, 3])
+def test_batches_identical_whatever_the_workers(tiny, monkeypatch, workers):
+    """Compact batches, byte for byte, for any number of workers and any batches per message."""
+    import retail_sim.data.dataset as dataset_module
+
     ref = list(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=0))
-    two = list(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=2))
-    assert len(ref) == len(two)
-    for x, y in zip(ref, two, strict=True):
-        assert torch.equal(x.basket_id, y.basket_id) and torch.equal(x.product_ids, y.product_ids)
-        assert torch.equal(x.product_embeddings, y.product_embeddings)
-        assert torch.equal(x.price_features, y.price_features) and torch.equal(x.trip_context, y.trip_context)
+    for group in (1, 3):
+        monkeypatch.setattr(dataset_module, "IPC_BATCHES", group)
+        got = list(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=workers))
+        assert len(ref) == len(got) and all(same_compact(x, y) for x, y in zip(ref, got, strict=True))
+    x, y = next(encoded(WorldModelDataLoader(dataset(tiny), batch_size=16))), BatchEncoder.from_dataset(
+        dataset(tiny))(got[0])
+    assert torch.equal(x.product_embeddings, y.product_embeddings) and torch.equal(x.price_features, y.price_features)
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_resume_mid_epoch(tiny, workers):
+@pytest.mark.parametrize("workers, resumed_workers", [(0, 0), (2, 0), (0, 2), (2, 3)])
+def test_resume_mid_epoch(tiny, workers, resumed_workers):
     full = WorldModelDataLoader(dataset(tiny), batch_size=16)
     full.set_epoch(2)
-    expected = [ids(b) for b in full]
+    expected = list(full)
     dl = WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=workers)
     dl.set_epoch(2)
     it = iter(dl)
-    head = [ids(next(it)) for _ in range(5)]
+    head = [next(it) for _ in range(5)]
     state = dl.state_dict()
     assert state["position"] == 5 and state["epoch"] == 2
     del it
-    resumed = WorldModelDataLoader(dataset(tiny), batch_size=16)
+    resumed = WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=resumed_workers)
     resumed.load_state_dict(state)
     resumed.set_epoch(2)  # the trainer's usual call keeps the resume point
-    rest = [ids(b) for b in resumed]
-    assert head + rest == expected
+    rest = list(resumed)
+    assert len(head + rest) == len(expected)
+    assert all(same_compact(x, y) for x, y in zip(head + rest, expected, strict=True))  # every byte
     assert resumed.state_dict()["position"] == len(expected)
-    assert [ids(b) for b in resumed] == expected  # the next pass is a whole epoch again
+    assert [ids(b) for b in resumed] == [ids(b) for b in expected]  # the next pass is a whole epoch again
     with pytest.raises(UserError, match="batch_size"):
         WorldModelDataLoader(dataset(tiny), batch_size=8).load_state_dict(state)
 
@@ -157,27 +178,39 @@ def test_ranks_disjoint_equal_counts(tiny, world_size):
     assert len(flat) == len(set(flat))
 
 
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_rank_batches_identical_whatever_the_workers(tiny, world_size):
+    """A rank's compact batches, byte for byte, with 0 or 2 workers; together the ranks' batches are the
+    single-process epoch's (every batch's bytes, dealt r, r + W, ...)."""
+    whole = list(WorldModelDataLoader(dataset(tiny), batch_size=16, world_size=1))
+    for r in range(world_size):
+        alone = list(WorldModelDataLoader(dataset(tiny), batch_size=16, rank=r, world_size=world_size))
+        two = list(WorldModelDataLoader(dataset(tiny), batch_size=16, rank=r, world_size=world_size, num_workers=2))
+        assert len(alone) == len(two) and all(same_compact(x, y) for x, y in zip(alone, two, strict=True))
+        assert all(same_compact(x, y) for x, y in zip(alone, whole[r::world_size], strict=False))
+
+
 def test_auxiliary_disabled_keeps_trip_visible(tiny):
-    b = next(iter(WorldModelDataLoader(dataset(tiny, enable_auxiliary_tasks=False), batch_size=64)))
+    b = next(encoded(WorldModelDataLoader(dataset(tiny, enable_auxiliary_tasks=False), batch_size=64)))
     assert b.auxiliary_labels == {}
     assert (b.trip_context.sum(1) > 0).float().mean() > 0.5  # visible wherever the attributes are known
 
 
 def test_no_masking_mode(tiny):
-    b = next(iter(WorldModelDataLoader(dataset(tiny), batch_size=16, apply_masking=False)))
+    b = next(encoded(WorldModelDataLoader(dataset(tiny), batch_size=16, apply_masking=False)))
     assert (b.masked_positions == -100).all() and not (b.product_ids == MASK_IDX).any()
     assert (b.price_features[b.attention_mask].abs().sum(1) > 0).all()
 
 
 def test_max_seq_len_truncates(tiny):
     dl = WorldModelDataLoader(dataset(tiny, max_seq_len=5), batch_size=64, drop_last=False)
-    assert max(b.attention_mask.shape[1] for b in dl) == 5
+    assert max(b.attention_mask.shape[1] for b in encoded(dl)) == 5
 
 
 @pytest.mark.parametrize("group_by", ["date", "hour", "week"])
 def test_evaluation_loader(tiny, group_by):
     ev = EvaluationDataLoader(dataset(tiny, "validation"), batch_size=16, group_by=group_by)
-    out = list(ev)
+    out = list(encoded(ev))
     assert len(out) == len(ev)
     got = [i for _, b in out for i in ids(b)]
     assert len(got) == len(set(got)) == N["validation"]  # every basket exactly once
@@ -191,7 +224,7 @@ def test_evaluation_loader(tiny, group_by):
         assert (b.product_ids.gather(1, targets_pos)[chosen] == MASK_IDX).all()  # always the MASK token
         assert (chosen.sum(1) >= 1).all()
         assert (b.trip_context == 0).all()  # default eval_trip_context = hidden
-    again = [(k, b.product_ids.tolist()) for k, b in ev]
+    again = [(k, b.product_ids.tolist()) for k, b in encoded(ev)]
     assert again == [(k, b.product_ids.tolist()) for k, b in out]
 
 
@@ -202,7 +235,7 @@ def test_evaluation_date_keys_match_rows(tiny):
     assert all(len(k) == len("2007-03-05 13:00") and k.endswith(":00") for k in keys)
     assert keys == sorted(keys)
     cfg = apply(Config(), {"loader.eval_trip_context": "visible"})
-    for _, b in EvaluationDataLoader(dataset(tiny, "test", config=cfg), batch_size=64):
+    for _, b in encoded(EvaluationDataLoader(dataset(tiny, "test", config=cfg), batch_size=64)):
         assert all((v == -100).all() for v in b.auxiliary_labels.values())
 
 
@@ -231,16 +264,6 @@ def test_empty_file_and_row_group_are_harmless(tmp_path):
     assert sorted(got) == sorted(table.column("basket_id").to_pylist())
 
 
-def same_batch(x: WorldModelBatch, y: WorldModelBatch) -> bool:
-    """Every tensor equal in shape, dtype and bits (view as int: -0.0 differs from 0.0)."""
-    def bits(t):
-        return t.view(torch.int32) if t.dtype == torch.float32 else t
-    pairs = [(getattr(x, k), getattr(y, k)) for k in vars(x) if k != "auxiliary_labels"]
-    pairs += [(x.auxiliary_labels[k], y.auxiliary_labels[k]) for k in x.auxiliary_labels]
-    return set(x.auxiliary_labels) == set(y.auxiliary_labels) and all(
-        a.dtype == b.dtype and a.shape == b.shape and a.is_contiguous() and torch.equal(bits(a), bits(b)) for a, b in pairs)
-
-
 @pytest.mark.parametrize("read, slots", [(1, 1), (3, 200), (64, 10**6)])
 def test_batches_identical_whatever_the_chunking(tiny, monkeypatch, read, slots):
     """Batches are encoded several at a time (READ_BATCHES read together, CHUNK_SLOTS per call); the
@@ -260,9 +283,9 @@ def test_batches_identical_whatever_the_chunking(tiny, monkeypatch, read, slots)
     monkeypatch.setattr(chunks_module, "CHUNK_SLOTS", slots)
     train, ev = run()
     assert len(train) == len(ref_train) and len(ev) == len(ref_eval)
-    assert all(same_batch(x, y) for x, y in zip(train, ref_train, strict=True))
-    assert all(k == j and same_batch(x, y) for (k, x), (j, y) in zip(ev, ref_eval, strict=True))
-    assert len({b.attention_mask.shape[1] for b in train}) > 1  # batches of different S shared a call
+    assert all(same_compact(x, y) for x, y in zip(train, ref_train, strict=True))
+    assert all(k == j and same_compact(x, y) for (k, x), (j, y) in zip(ev, ref_eval, strict=True))
+    assert len({b.meta.S for b in train}) > 1  # batches of different S shared a call
 
 
 def test_window_reader_rows_and_one_window_per_stream(tiny):
@@ -291,38 +314,83 @@ def test_window_reader_rows_and_one_window_per_stream(tiny):
             assert len([key for key in reader.windows if key[0] == s]) == 1
 
 
-def test_held_batches_are_never_overwritten(tiny):
-    """Chunk buffers are reused only once no batch refers to them: batches kept while iterating
-    keep their values; dropped ones free their buffers for reuse."""
-    from retail_sim.data.assemble import BufferPool
-
-    kept, copies = [], []
-    for i, b in enumerate(WorldModelDataLoader(dataset(tiny), batch_size=16, drop_last=False)):
-        if i % 2 == 0:
-            kept.append(b)
-            copies.append(b._map(torch.clone))
-    assert all(same_batch(x, y) for x, y in zip(kept, copies, strict=True))
-
-    pool = BufferPool(keep=2)
-    a = pool.get((4, 3), "float32")
-    held = torch.from_numpy(a[1:3])
-    del a
-    b = pool.get((4, 3), "float32")  # the first buffer is still referenced by `held`
-    assert len(pool.buffers) == 2 and not np.shares_memory(b, held.numpy())
-    del held, b
-    c = pool.get((2, 3), "float32")
-    assert len(pool.buffers) == 2 and any(np.shares_memory(c, x) for x in pool.buffers)
-
-
 def test_t2_equals_the_padded_oracle(tiny):
-    """build_batches gathers T2 for a whole chunk inline; every batch holds the bits the padded
-    reference (tests/oracles.py encode_products) gives for its input ids."""
+    """BatchEncoder gathers T2 on the device; every batch holds the bits the padded reference
+    (tests/oracles.py encode_products) gives for its input ids."""
     from oracles import encode_products
 
     _, cache = tiny
-    for b in WorldModelDataLoader(dataset(tiny), batch_size=16, drop_last=False):
+    for b in encoded(WorldModelDataLoader(dataset(tiny), batch_size=16, drop_last=False)):
         ref = encode_products(cache, b.product_ids.numpy(), b.attention_mask.numpy())
         assert np.array_equal(b.product_embeddings.numpy().view(np.int32), ref.view(np.int32))
+
+
+def test_fixed_shapes_one_shape_per_bucket_same_values(tiny):
+    """loader.fixed_shapes pads every batch of a bucket to S = M = the bucket's edge; the values at
+    real positions and masked slots are those of the batch padded to its own S, and the model's
+    loss is unchanged (padding is masked out of attention and the loss)."""
+    from retail_sim.config import ModelConfig
+    from retail_sim.data.batch import IGNORE_INDEX
+    from retail_sim.model import WorldModel
+    from retail_sim.train.loss import world_model_loss
+
+    ds = dataset(tiny)
+    edges = ds.prepared.config.splits.bucket_edges
+    fixed = WorldModelDataLoader(ds, batch_size=16, fixed_shapes=True)
+    plan = fixed.plan()
+    shapes = {}
+    for compact, s in zip(fixed, plan.batch_stream[plan.rank_batches(0)], strict=True):
+        bucket = plan.streams[int(s)].stream
+        shapes.setdefault(bucket, set()).add((compact.meta.B, compact.meta.S, compact.meta.M))
+    assert len(shapes) > 2 and all(v == {(16, edges[b - 1], edges[b - 1])} for b, v in shapes.items())
+
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig(), n_products=tiny[1].n_products_total).eval()
+    weights = {"mission_type": 0.1, "mission_focus": 0.1, "price_sensitivity": 0.05, "basket_size": 0.05}
+    dynamic = WorldModelDataLoader(ds, batch_size=16)
+    for i, (x, y) in enumerate(zip(encoded(fixed), encoded(dynamic), strict=True)):
+        S, M = y.attention_mask.shape[1], y.masked_positions.shape[1]
+        for name in ("product_embeddings", "price_features", "attention_mask", "product_ids"):
+            big, small = getattr(x, name), getattr(y, name)
+            assert torch.equal(big[:, :S], small) and not big[:, S:].any()
+        for name in ("masked_positions", "masked_targets"):
+            assert torch.equal(getattr(x, name)[:, :M], getattr(y, name))
+            assert (getattr(x, name)[:, M:] == IGNORE_INDEX).all()
+        for name in ("customer_context", "temporal_context", "store_context", "trip_context", "history_ids"):
+            assert torch.equal(getattr(x, name), getattr(y, name))
+        if i >= 4:  # the loss on a few batches: the model is the slow part of this test
+            continue
+        with torch.no_grad():
+            a, _ = world_model_loss(model(x), x, weights)
+            b, _ = world_model_loss(model(y), y, weights)
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_compact_batches_fit_the_worker_budget(tiny):
+    """What crosses the worker boundary: at most 64 KiB per batch of 64, one buffer per batch."""
+    for b in WorldModelDataLoader(dataset(tiny), batch_size=64, drop_last=False):
+        assert isinstance(b, CompactBatch) and b.data.dtype == torch.uint8 and b.data.dim() == 1
+        assert b.nbytes <= 64 * 1024
+    from retail_sim.data.compact import CompactMeta, layout
+
+    worst = CompactMeta(B=64, S=50, M=50, N=64 * 50, K=600, X=0, wide_ids=False, wide_items=False,
+                        auxiliary=True, hide_masked_prices=True)
+    assert layout(worst)[1] <= 64 * 1024  # 64 baskets of 50 items, 600 of them masked
+
+
+def test_bench_loader_reports_every_figure(tiny):
+    """`retail-sim bench loader` on the tiny folder with a fake cache: every figure of issue 14 is
+    printed (bytes, 1 process, with the encoder, padding own S <= fixed shapes, history cost)."""
+    from retail_sim.data.bench import run
+
+    folder, _ = tiny
+    lines = []
+    m = run(folder, Config(), batches=4, workers=0, full_epoch=False, echo=lines.append, pairs=1, fake=True)
+    text = "\n".join(lines)
+    for words in ("compact batch:", "1 process", "BatchEncoder on the CPU", "padding:", "purchase history"):
+        assert words in text
+    assert 0 < m["mean_batch_bytes"] <= 64 * 1024 and m["encoded"]["cpu_samples_per_s"] > 0
+    assert 0 <= m["padding_fraction"] <= m["fixed_padding_fraction"] < 1
 
 
 def test_history_of_a_basket_is_the_same_whatever_the_workers_ranks_or_resume(tiny):
@@ -332,17 +400,17 @@ def test_history_of_a_basket_is_the_same_whatever_the_workers_ranks_or_resume(ti
         return {int(i): (h.tolist(), f.tolist(), m.tolist()) for b in batches
                 for i, h, f, m in zip(b.basket_id, b.history_ids, b.history_features, b.history_mask, strict=True)}
 
-    ref = by_basket(WorldModelDataLoader(dataset(tiny), batch_size=16))
+    ref = by_basket(encoded(WorldModelDataLoader(dataset(tiny), batch_size=16)))
     assert sum(any(m) for _, _, m in ref.values()) > 50  # the fake cache gives most customers a history
-    assert by_basket(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=2)) == ref
+    assert by_basket(encoded(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=2))) == ref
     ranks = {}
     for r in range(2):
-        ranks.update(by_basket(WorldModelDataLoader(dataset(tiny), batch_size=16, rank=r, world_size=2)))
+        ranks.update(by_basket(encoded(WorldModelDataLoader(dataset(tiny), batch_size=16, rank=r, world_size=2))))
     assert ranks == {i: ref[i] for i in ranks} and len(ranks) >= len(ref) - 2
     dl = WorldModelDataLoader(dataset(tiny), batch_size=16)
-    it = iter(dl)
+    it = encoded(dl)
     head = [next(it) for _ in range(5)]
     resumed = WorldModelDataLoader(dataset(tiny), batch_size=16)
     resumed.load_state_dict(dl.state_dict())
     del it
-    assert {**by_basket(head), **by_basket(resumed)} == ref
+    assert {**by_basket(head), **by_basket(encoded(resumed))} == ref

@@ -1,9 +1,10 @@
 """Masking rates, 80/10/10, never PAD, at least one per basket, determinism; trip-context rule."""
 
 import numpy as np
+import pytest
+from oracle_encoders import auxiliary_labels, encode_trip
 from oracles import choose_positions, mask_baskets, masked_lists
 
-from retail_sim.data.encoders import auxiliary_labels, encode_trip
 from retail_sim.data.masking import (
     KEEP,
     MASK_TOKEN,
@@ -123,36 +124,31 @@ def test_trip_context_never_visible_with_active_label():
     assert trip_hidden(basket_id, seed=0, epoch=0, dropout=1.0).all()
 
 
-def test_flat_slot_masking_equals_per_batch_masking():
-    """mask_slots over several batches, each padded to its own S, gives each basket what mask_baskets gives."""
-    from retail_sim.data.assemble import slot_layout
-    from retail_sim.data.masking import mask_slots
+@pytest.mark.parametrize("evaluation", [False, True])
+def test_flat_item_masking_equals_per_batch_masking(evaluation):
+    """mask_items over the flat item lists of several baskets (some cut at max_seq_len) gives each
+    basket what mask_baskets gives on its padded batch."""
+    from retail_sim.data.masking import mask_items
 
     rng = np.random.default_rng(3)
-    sizes = np.array([5, 1, 7, 3])
-    lens = rng.integers(1, 13, sizes.sum())
-    lens[6:13] = rng.integers(1, 4, 7)  # a batch of short baskets: S differs per batch
+    lens = np.minimum(rng.integers(1, 13, 16), 9)  # lists above 9 are cut before masking
+    lens[6:13] = rng.integers(1, 4, 7)
     offsets = np.concatenate([[0], np.cumsum(lens)])
     flat_ids = rng.integers(FIRST_PRODUCT_IDX, N_PRODUCTS, offsets[-1])
-    basket_id = 994100100000000 + rng.choice(10**9, sizes.sum(), replace=False)
-    sl = slot_layout(offsets, sizes, max_seq_len=9)  # lists above 9 are truncated
-    pid = np.zeros(sl.real.size, dtype=np.int64)
-    pid[sl.real] = flat_ids[(offsets[:-1][sl.row_of] + sl.position)[sl.real]]
-    for evaluation in (False, True):
-        kw = dict(seed=7, epoch=2, mask_prob=0.15, mask_token_frac=0.8, random_token_frac=0.1,
-                  n_products_total=N_PRODUCTS, evaluation=evaluation)
-        input_ids, chosen = mask_slots(pid, sl.real, sl.row_of, sl.position, sl.row_slot, sl.seq_len, basket_id, **kw)
-        assert (np.diff(chosen) > 0).all()
-        for b in range(sizes.size):
-            r0, r1 = sl.row0[b], sl.row0[b + 1]
-            t0, t1 = sl.row_slot[r0], sl.row_slot[r1]
-            S = int(sl.S[b])
-            assert S == min(max(lens[r0:r1]), 9)
-            ref = mask_baskets(pid[t0:t1].reshape(-1, S), sl.seq_len[r0:r1], basket_id[r0:r1], **kw)
-            assert (input_ids[t0:t1].reshape(-1, S) == ref.input_ids).all()
-            mine = np.zeros(t1 - t0, dtype=bool)
-            mine[chosen[(chosen >= t0) & (chosen < t1)] - t0] = True
-            assert (mine.reshape(-1, S) == ref.chosen).all()
+    basket_id = 994100100000000 + rng.choice(10**9, lens.size, replace=False)
+    kw = dict(seed=7, epoch=2, mask_prob=0.15, mask_token_frac=0.8, random_token_frac=0.1,
+              n_products_total=N_PRODUCTS, evaluation=evaluation)
+    input_ids, chosen = mask_items(flat_ids, offsets, basket_id, **kw)
+    assert (np.diff(chosen) > 0).all()
+    S = int(lens.max())
+    padded = np.full((lens.size, S), PAD_IDX)
+    real = np.arange(S)[None, :] < lens[:, None]
+    padded[real] = flat_ids
+    ref = mask_baskets(padded, lens, basket_id, **kw)
+    assert (ref.input_ids[real] == input_ids).all()
+    mine = np.zeros(offsets[-1], dtype=bool)
+    mine[chosen] = True
+    assert (ref.chosen[real] == mine).all() and not ref.chosen[~real].any()
 
 
 def test_evaluation_sample_is_fixed_nested_and_order_free():

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from retail_sim.config import Config
+from retail_sim.data.encoder import BatchEncoder
 from retail_sim.data.loader import EvaluationDataLoader, WorldModelDataLoader, WorldModelDataset
 from retail_sim.data.testing import FakeCache
 from retail_sim.vocab import FIRST_PRODUCT_IDX, MASK_IDX
@@ -53,9 +54,12 @@ def test_full_epoch_both_loaders(sample, split):
     expected = split_ids(prepared, split)
     assert expected.size == ds.n_baskets > 0
 
+    encoder = BatchEncoder.from_dataset(ds)
     train = WorldModelDataLoader(ds, batch_size=64, drop_last=False)
     got = []
-    for batch in train:
+    for compact in train:
+        assert compact.nbytes <= 64 * 1024  # what crosses the worker boundary
+        batch = encoder(compact)
         check(batch, n_products, ds.cache)
         got.append(batch.basket_id.numpy())
     got = np.sort(np.concatenate(got))
@@ -63,10 +67,62 @@ def test_full_epoch_both_loaders(sample, split):
 
     ev = EvaluationDataLoader(ds, batch_size=64, group_by="date")
     got, keys = [], []
-    for key, batch in ev:
+    for key, compact in ev:
+        batch = encoder(compact)
         check(batch, n_products, ds.cache)
         assert (batch.product_ids == MASK_IDX).sum() == (batch.masked_positions >= 0).sum()
         got.append(batch.basket_id.numpy())
         keys.append(key)
     assert (np.sort(np.concatenate(got)) == expected).all()
     assert keys == sorted(keys)  # week by week, date by date
+
+
+def split_rows(ds):
+    """Every row of the dataset's split as one BasketRows, and basket id -> row."""
+    from retail_sim.data.rows import BasketRows, GroupReader
+
+    groups = GroupReader(ds.layout)
+    rows = BasketRows.concat([groups.read(g) for g in range(ds.layout.group_rows.size)])
+    ids = rows.scalars["basket_id"].astype(np.int64)
+    order = np.argsort(ids)
+    return rows, ids[order], order
+
+
+def assert_equals_oracle(batch, want: dict):
+    """Every WorldModelBatch field equals the reference one: floats within 1e-6, the rest exactly."""
+    for name, expected in want.items():
+        got = batch.auxiliary_labels[name.split(".")[1]] if name.startswith("auxiliary_labels.") else getattr(batch, name)
+        got = got.numpy()
+        assert got.shape == expected.shape, name
+        if expected.dtype.kind == "f":
+            assert np.abs(got.astype(np.float64) - expected).max(initial=0.0) <= 1e-6, name
+        else:
+            assert np.array_equal(got, expected), name
+
+
+def test_encoder_equals_the_numpy_oracle_on_the_real_sample(sample, one_torch_thread):
+    """BatchEncoder(compact batch) gives what the numpy reference encoders (tests/oracles.py
+    oracle_batch: the loader's output before the encoding moved to torch) give for the same rows:
+    training batches (masks, trip dropout) and evaluation batches (MASK token, hidden trip context)."""
+    from oracles import oracle_batch
+
+    from retail_sim.data.masking import EVAL_EPOCH
+
+    prepared, cache = sample
+    for split in ("train", "validation"):
+        ds = WorldModelDataset(prepared, split, cache=cache, config=Config())
+        encoder = BatchEncoder.from_dataset(ds)
+        rows, sorted_ids, order = split_rows(ds)
+        s = ds.settings
+        if split == "train":
+            loader = WorldModelDataLoader(ds, batch_size=64)
+            loader.set_epoch(1)
+            batches = [(b, 1, "train", "dropout") for _, b in zip(range(8), loader, strict=False)]
+        else:
+            ev = EvaluationDataLoader(ds, batch_size=64, group_by="date")
+            batches = [(b, EVAL_EPOCH, "eval", s.eval_trip_context) for i, (_, b) in enumerate(ev) if i % 20 == 0][:8]
+        assert len(batches) == 8
+        for compact, epoch, masking, trip in batches:
+            at = order[np.searchsorted(sorted_ids, compact.basket_id.numpy())]
+            want = oracle_batch(rows.take(at), ds.cache, s, epoch=epoch, masking=masking, trip=trip)
+            assert_equals_oracle(encoder(compact), want)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from retail_sim.data.sharding import batch_rows, plan_epoch, worker_batches
+from retail_sim.data.sharding import batch_rows, part_bounds, plan_epoch, span_parts, worker_batches
 
 # 3 buckets, uneven row groups (incl. an empty one)
 STREAM = np.array([1, 1, 1, 2, 2, 3, 3, 3, 3, 1])
@@ -17,23 +17,27 @@ def global_rows(plan, b):
     return STARTS[g] + r
 
 
-def rows_of_rank(plan, rank, workers=0, start=0):
-    """Batches of one rank as the torch DataLoader would collect them from its workers."""
-    per_worker = [list(worker_batches(plan.rank_batches(rank), start, w, workers)) for w in range(max(workers, 1))]
+def rows_of_rank(plan, rank, workers=0, start=0, group=1):
+    """Batches of one rank as the torch DataLoader would collect them from its workers: each
+    worker's messages of `group` batches, round-robin."""
+    per_worker = [list(worker_batches(plan.rank_batches(rank), start, w, workers, group))
+                  for w in range(max(workers, 1))]
     order = []
     while any(per_worker):
         for q in per_worker:
-            if q:
-                order.append(q.pop(0))
+            order.extend(q[:group])
+            del q[:group]
     return order
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3, 4])
-@pytest.mark.parametrize("workers", [0, 1, 2, 3])
+@pytest.mark.parametrize("workers, group", [(0, 1), (1, 1), (2, 1), (3, 1), (2, 2), (3, 4)])
 @pytest.mark.parametrize("drop_last", [True, False])
-def test_plan_disjoint_complete_equal(world_size, workers, drop_last):
-    plan = plan_epoch(STREAM, ROWS, seed=3, epoch=1, batch_size=4, world_size=world_size, window=2, drop_last=drop_last)
-    per_rank = [rows_of_rank(plan, r, workers) for r in range(world_size)]
+@pytest.mark.parametrize("window_rows", [2, 5, 13, 10**6])
+def test_plan_disjoint_complete_equal(world_size, workers, group, drop_last, window_rows):
+    plan = plan_epoch(STREAM, ROWS, seed=3, epoch=1, batch_size=4, world_size=world_size, window=2,
+                      window_rows=window_rows, drop_last=drop_last)
+    per_rank = [rows_of_rank(plan, r, workers, group=group) for r in range(world_size)]
     assert len({len(b) for b in per_rank}) == 1  # DDP never hangs
     # worker split collects exactly the rank's batches in plan order
     for r in range(world_size):
@@ -80,12 +84,14 @@ def test_interleaves_buckets_and_keeps_stream_order():
         assert (ks == np.arange(ks.size)).all()
 
 
-@pytest.mark.parametrize("workers", [0, 2, 3])
-def test_resume_yields_exactly_the_rest(workers):
-    plan = plan_epoch(STREAM, ROWS, seed=9, epoch=4, batch_size=3, world_size=2, window=3)
-    full = rows_of_rank(plan, 1, workers)
+@pytest.mark.parametrize("workers, group", [(0, 1), (2, 1), (3, 1), (2, 3), (3, 8)])
+@pytest.mark.parametrize("window_rows", [3, 7, 10**6])
+def test_resume_yields_exactly_the_rest(workers, group, window_rows):
+    plan = plan_epoch(STREAM, ROWS, seed=9, epoch=4, batch_size=3, world_size=2, window=3, window_rows=window_rows)
+    full = rows_of_rank(plan, 1, workers, group=group)
+    assert full == list(plan.rank_batches(1))
     for start in (0, 1, 4, len(full)):
-        assert rows_of_rank(plan, 1, workers, start) == full[start:]
+        assert rows_of_rank(plan, 1, workers, start, group) == full[start:]
 
 
 def test_counts_in_plan():
@@ -109,3 +115,53 @@ def test_batches_windows_equals_batch_windows_one_by_one():
         assert sizes.tolist() == [w.size for w, _ in parts] and sizes[-1] < 4  # the last batch is partial
         assert window.tolist() == [x for w, _ in parts for x in w.tolist()]
         assert pos.tolist() == [x for _, p in parts for x in p.tolist()]
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 10])
+@pytest.mark.parametrize("window_rows", [3, 4, 6, 11, 25, 10**6])
+def test_windows_hold_at_most_window_rows_and_share_every_group(window, window_rows):
+    """Each window holds at most window_rows rows; the parts of a span take the same share of each
+    of its groups and together every row of them once; a span is cut into the fewest such parts."""
+    if window_rows < window:
+        with pytest.raises(ValueError, match="window_rows"):
+            plan_epoch(STREAM, ROWS, seed=1, epoch=0, batch_size=4, window=window, window_rows=window_rows)
+        return
+    plan = plan_epoch(STREAM, ROWS, seed=1, epoch=0, batch_size=4, window=window, window_rows=window_rows)
+    for st in plan.streams:
+        assert (np.diff(st.window_rows) <= window_rows).all()
+        seen = {int(g): np.zeros(ROWS[g], dtype=int) for g in st.groups}
+        for w in range(st.n_windows):
+            groups, lo, hi = st.window_slices(w)
+            assert (hi - lo).sum() == st.window_rows[w + 1] - st.window_rows[w]
+            sp = st.window_span[w]
+            assert groups.tolist() == st.groups[st.span_groups[sp]:st.span_groups[sp + 1]].tolist()
+            for g, a, b in zip(groups, lo, hi, strict=True):
+                seen[int(g)][a:b] += 1
+                n, P, p = ROWS[g], st.span_parts[sp], st.window_part[w]
+                assert (a, b) == (p * n // P, (p + 1) * n // P)
+        assert all((v == 1).all() for v in seen.values())  # every row in exactly one window
+        for sp in range(st.span_parts.size):  # fewest parts: one part fewer would overflow a window
+            rows = st.group_rows[st.span_groups[sp]:st.span_groups[sp + 1]]
+            P = int(st.span_parts[sp])
+            if P > 1:
+                lo, hi = part_bounds(rows, P - 1, np.arange(P - 1))
+                assert (hi - lo).sum(axis=1).max() > window_rows
+
+
+@pytest.mark.parametrize("rows, window_rows, parts", [
+    ([10], 10, 1), ([10], 9, 2), ([10], 3, 4), ([7, 5, 9], 21, 1), ([7, 5, 9], 20, 2), ([0, 0], 2, 1),
+    ([1, 1, 1], 3, 1), ([3, 3, 3], 3, 3), ([5, 5], 3, 5),  # 4 parts of 5 rows: 1, 1, 1, 2 -> 2 + 2 > 3
+])
+def test_span_parts_worked_by_hand(rows, window_rows, parts):
+    assert span_parts(np.array(rows), window_rows) == parts
+
+
+def test_window_rows_changes_the_shuffle_not_the_rows():
+    """A row budget cuts the same spans finer: the same rows, batched in another order."""
+    a = plan_epoch(STREAM, ROWS, seed=2, epoch=0, batch_size=4, window=3, drop_last=False)
+    b = plan_epoch(STREAM, ROWS, seed=2, epoch=0, batch_size=4, window=3, window_rows=5, drop_last=False)
+    rows = lambda p: [tuple(global_rows(p, i)) for i in range(p.n_batches)]  # noqa: E731
+    assert sorted(x for r in rows(a) for x in r) == sorted(x for r in rows(b) for x in r)
+    assert rows(a) != rows(b)
+    assert rows(b) == rows(plan_epoch(STREAM, ROWS, seed=2, epoch=0, batch_size=4, window=3, window_rows=5,
+                                      drop_last=False))  # pure

@@ -1,26 +1,26 @@
-"""Reading and encoding a worker's batches a chunk at a time.
+"""Reading and building a worker's batches a chunk at a time.
 
 WindowReader holds, per stream (bucket), the shuffle window the current batches need and hands out
 the rows of several batches at once; Chunks reads the next READ_BATCHES batches of a stream when the
-first of them is due and encodes them in calls of up to CHUNK_SLOTS [B, S] slots. A batch's values
-do not depend on its chunk (tests/test_data_loader.py compares with one batch per call).
+first of them is due and builds their compact batches in calls of up to CHUNK_SLOTS [B, S] slots. A
+batch's values do not depend on its chunk (tests/test_data_loader.py compares with one batch per call).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from retail_sim.data.batch import WorldModelBatch
-from retail_sim.data.rows import BasketRows, GroupReader, Layout
+from retail_sim.data.compact import CompactBatch
+from retail_sim.data.rows import BasketRows, GroupCursor, GroupReader, Layout
 from retail_sim.data.sharding import EpochPlan, batches_windows, window_permutation
 
 READ_BATCHES = 32  # batches of one stream read from the shuffle windows at once
-CHUNK_SLOTS = 4096  # [B, S] slots encoded in one build_batches call (T2 + T4: 5 MiB)
+CHUNK_SLOTS = 4096  # [B, S] slots built in one assemble.compact_batches call
 
 
 def chunk_cuts(sizes: np.ndarray, lens: np.ndarray, max_seq_len: int, budget: int) -> np.ndarray:
     """[k+1] batch offsets cutting consecutive batches (sizes [G], their rows' lengths lens [n]) into
-    encode calls of at most `budget` slots each (a batch above the budget alone)."""
+    build calls of at most `budget` slots each (a batch above the budget alone)."""
     row0 = np.concatenate([[0], np.cumsum(sizes)])
     longest = np.maximum.reduceat(lens, row0[:-1]) if lens.size else np.zeros(sizes.size, np.int64)
     cost = sizes * np.clip(longest, 1, max(max_seq_len, 1))
@@ -34,18 +34,18 @@ def chunk_cuts(sizes: np.ndarray, lens: np.ndarray, max_seq_len: int, budget: in
 
 
 class Chunks:
-    """Batches i = 0, 1, ... of one worker, encoded a chunk at a time: the next READ_BATCHES batches
-    of a stream are read together and encoded in calls of up to CHUNK_SLOTS slots when the first
-    of them is due. A batch's values do not depend on its chunk."""
+    """Batches i = 0, 1, ... of one worker, built a chunk at a time: the next READ_BATCHES batches
+    of a stream are read together and built in calls of up to CHUNK_SLOTS slots when the first
+    of them is due (build(rows, sizes, streams) -> batches). A batch's values do not depend on its chunk."""
 
-    def __init__(self, streams: np.ndarray, numbers: np.ndarray, reader: WindowReader, encode, max_seq_len: int):
-        self.streams, self.numbers, self.reader, self.encode = streams, numbers, reader, encode
+    def __init__(self, streams: np.ndarray, numbers: np.ndarray, reader: WindowReader, build, max_seq_len: int):
+        self.streams, self.numbers, self.reader, self.build = streams, numbers, reader, build
         self.max_seq_len = max_seq_len
         self.queue = {int(s): np.flatnonzero(streams == s) for s in np.unique(streams)}
         self.cursor = dict.fromkeys(self.queue, 0)
         self.calls: dict[int, tuple[BasketRows, np.ndarray, np.ndarray]] = {}  # first batch -> rows, sizes, batches
         self.call_of: dict[int, int] = {}
-        self.ready: dict[int, WorldModelBatch] = {}
+        self.ready: dict[int, CompactBatch] = {}
 
     def _read(self, s: int) -> None:
         q, c = self.queue[s], self.cursor[s]
@@ -61,32 +61,44 @@ class Chunks:
             self.calls[first] = (rows.slice(int(row0[a]), int(row0[b])), sizes[a:b], members[a:b])
             self.call_of.update(dict.fromkeys(members[a:b].tolist(), first))
 
-    def take(self, i: int) -> WorldModelBatch:
+    def take(self, i: int) -> CompactBatch:
         if i not in self.ready:
             if i not in self.call_of:
                 self._read(int(self.streams[i]))
             rows, sizes, members = self.calls.pop(self.call_of[i])
-            self.ready.update(zip(members.tolist(), self.encode(rows, sizes), strict=True))
+            self.ready.update(zip(members.tolist(), self.build(rows, sizes, self.streams[members]), strict=True))
         self.call_of.pop(i, None)
         return self.ready.pop(i)
 
 
 class WindowReader:
-    """Holds, per stream, the shuffle windows the current batches need (rows in file order and
-    the window's permutation); windows behind the current batches are released."""
+    """Holds, per stream, the shuffle window the current batches need (its slices' rows and the
+    window's permutation); windows behind the current batches are released. The row groups of the
+    current span are decoded front to back once, a window's share at a time (GroupCursor)."""
 
     def __init__(self, plan: EpochPlan, layout: Layout):
         self.plan = plan
         self.groups = GroupReader(layout)
         self.windows: dict[tuple[int, int], tuple[list[BasketRows], np.ndarray, np.ndarray]] = {}
+        self.cursors: dict[int, dict[int, GroupCursor]] = {}  # stream -> row group -> cursor of the current span
 
     def _window(self, s: int, w: int) -> tuple[list[BasketRows], np.ndarray, np.ndarray]:
-        """(its row groups' rows, [parts + 1] first window row of each, the window's permutation); the
+        """(its slices' rows, [parts + 1] first window row of each, the window's permutation); the
         parts are not concatenated, which would hold the window twice while it is read."""
         key = (s, w)
         if key not in self.windows:
             st = self.plan.streams[s]
-            parts = [self.groups.read(int(g)) for g in st.groups[st.window_groups[w]:st.window_groups[w + 1]]]
+            groups, lo, hi = st.window_slices(w)
+            keep = {int(g) for g in groups}
+            cursors = {g: c for g, c in self.cursors.get(s, {}).items() if g in keep}  # other spans' are done
+            parts = []
+            for g, a, b in zip(groups.tolist(), lo.tolist(), hi.tolist(), strict=True):
+                if b > a:
+                    if g not in cursors:
+                        n = int(st.group_rows[np.flatnonzero(st.groups == g)[0]])
+                        cursors[g] = GroupCursor(self.groups, g, max(b - a, min(n, 1024)))
+                    parts.append(cursors[g].take(a, b))
+            self.cursors[s] = cursors
             starts = np.concatenate([[0], np.cumsum([p.n for p in parts])]).astype(np.int64)
             self.windows[key] = (parts, starts, window_permutation(self.plan, s, w))
         return self.windows[key]

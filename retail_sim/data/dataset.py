@@ -18,15 +18,15 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from retail_sim.calendar import day_number, week_start
 from retail_sim.config import Config, apply
-from retail_sim.data.assemble import BufferPool, CacheArrays, Settings, build_batches
-from retail_sim.data.batch import WorldModelBatch
+from retail_sim.data.assemble import Settings, compact_batches
 from retail_sim.data.chunks import Chunks, WindowReader
-from retail_sim.data.encoders import TemporalEncoder, UnitPriceTable
-from retail_sim.data.ipc import pack
+from retail_sim.data.compact import CompactBatch, pack
 from retail_sim.data.rows import BasketRows, Layout, read_layout
 from retail_sim.data.sharding import EpochPlan, plan_epoch, worker_batches
 from retail_sim.errors import UserError
 from retail_sim.prepared import SPLITS, Prepared
+
+IPC_BATCHES = 8  # batches a DataLoader worker hands over in one message (one shared-memory buffer)
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class EpochRequest:
     rank: int = 0
     world_size: int = 1
     start: int = 0  # batches of this rank already consumed (resume)
+    fixed_shapes: bool = False  # pad each batch to its bucket's edge (S) and that many masked slots (M)
 
 
 def batch_settings(cfg: Config, folder: Config, max_seq_len: int | None = None) -> Settings:
@@ -64,17 +65,19 @@ def batch_settings(cfg: Config, folder: Config, max_seq_len: int | None = None) 
         last_week=cal.last_week,
         weeks_per_year=cal.weeks_per_year,
         shuffle_window=cfg.loader.shuffle_window,
+        window_rows=cfg.loader.window_rows,
         origin_day=day_number(week_start(1, cal)),
         history_k=cfg.history.k,
     )
 
 
 class WorldModelDataset(IterableDataset):
-    """The samples of one split of a prepared folder, encoded against its tensor cache.
+    """The samples of one split of a prepared folder, as compact batches for its tensor cache.
 
-    An IterableDataset of whole WorldModelBatch batches: iterated directly it yields one epoch
+    An IterableDataset of whole CompactBatch batches: iterated directly it yields one epoch
     (epoch 0, the config's batch size, training masks); WorldModelDataLoader sets the epoch,
-    batch size, rank and workers. Settings come from `config` (default: the prepared folder's
+    batch size, rank and workers; BatchEncoder.from_dataset(dataset) turns a batch into its
+    WorldModelBatch. Settings come from `config` (default: the prepared folder's
     config); the arguments given here override it. `cache`: a TensorCache (or an object with its
     contract-B attributes); default the folder's TensorCache, which must match its manifest.
     """
@@ -102,16 +105,13 @@ class WorldModelDataset(IterableDataset):
                             {k: overrides[k](v) for k, v in given.items() if v is not None}, source="WorldModelDataset")
         self.settings = batch_settings(self.config, self.prepared.config, max_seq_len)
         self.cache = self.prepared.open_cache(cache)
-        self.arrays = CacheArrays(self.cache)
-        st, cal = self.settings, self.prepared.config.calendar
-        self.temporal_encoder = TemporalEncoder(  # dates from the week before the first to the week after the last
-            st.first_week, st.last_week, st.weeks_per_year,
-            day_number(week_start(st.first_week - 1, cal)), day_number(week_start(st.last_week + 2, cal)),
-        )
-        self.unit_table = UnitPriceTable()
+        self.n_products_total = int(self.cache.n_products_total)
+        self.customer_events = np.asarray(self.cache.history.customer_events) if self.settings.history_k else None
         self.layout: Layout = read_layout(self.prepared.path, split)
+        edges = list(self.prepared.config.splits.bucket_edges)
+        self.bucket_edges = {k + 1: min(int(e), self.settings.max_seq_len) for k, e in enumerate(edges)}
         self.request = EpochRequest(batch_size=self.config.loader.batch_size)
-        self.pack_in_workers = False  # WorldModelDataLoader sets it: workers yield pack(batch)
+        self.pack_in_workers = False  # WorldModelDataLoader sets it: workers yield pack(IPC_BATCHES batches)
 
     @property
     def n_baskets(self) -> int:
@@ -121,7 +121,8 @@ class WorldModelDataset(IterableDataset):
         stream = self.layout.group_bucket if r.bucket_batching else np.zeros_like(self.layout.group_bucket)
         return plan_epoch(
             stream, self.layout.group_rows, seed=self.settings.seed, epoch=r.epoch, batch_size=r.batch_size,
-            world_size=r.world_size, shuffle=r.shuffle, window=self.settings.shuffle_window, drop_last=r.drop_last,
+            world_size=r.world_size, shuffle=r.shuffle, window=self.settings.shuffle_window,
+            window_rows=self.settings.window_rows, drop_last=r.drop_last,
         )
 
     def with_request(self, request: EpochRequest) -> WorldModelDataset:
@@ -129,26 +130,38 @@ class WorldModelDataset(IterableDataset):
         view.request = request
         return view
 
-    def encode(self, rows: BasketRows, sizes: np.ndarray, *, epoch: int, masking: str | None, trip: str,
-               pool: BufferPool | None = None) -> list[WorldModelBatch]:
-        """Rows of consecutive batches (`sizes` [G] rows each) -> their G WorldModelBatch."""
-        return build_batches(rows, sizes, self.arrays, self.settings, epoch=epoch, masking=masking, trip=trip,
-                             temporal_encoder=self.temporal_encoder, unit_table=self.unit_table, pool=pool)
+    def edge(self, stream: int) -> int:
+        """The longest basket a stream (bucket number; 0 = all buckets) can hold: its fixed S."""
+        return self.bucket_edges.get(stream, self.settings.max_seq_len)
 
-    def __iter__(self) -> Iterator[WorldModelBatch]:
+    def compact(self, rows: BasketRows, sizes: np.ndarray, *, epoch: int, masking: str | None, trip: str,
+                edges: np.ndarray | None = None) -> list[CompactBatch]:
+        """Rows of consecutive batches (`sizes` [G] rows each) -> their G CompactBatch; edges [G]: pad
+        batch g to S = M = edges[g] (fixed shapes)."""
+        shapes = None if edges is None else np.stack([edges, edges], axis=1)
+        return compact_batches(rows, sizes, self.settings, epoch=epoch, masking=masking, trip=trip,
+                               n_products_total=self.n_products_total, customer_events=self.customer_events,
+                               shapes=shapes)
+
+    def __iter__(self) -> Iterator[CompactBatch | tuple]:
         r = self.request
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 0)
+        packed = info is not None and self.pack_in_workers
+        group = IPC_BATCHES if packed else 1
         plan = self.plan(r)
-        mine = worker_batches(plan.rank_batches(r.rank), r.start, worker, workers)
+        mine = worker_batches(plan.rank_batches(r.rank), r.start, worker, workers, group)
         masking = "train" if r.masking else None
-        pool = BufferPool()
+        edge = np.array([self.edge(st.stream) for st in plan.streams], dtype=np.int64)
 
-        def encode(rows: BasketRows, sizes: np.ndarray) -> list[WorldModelBatch]:
-            return self.encode(rows, sizes, epoch=r.epoch, masking=masking, trip="dropout", pool=pool)
+        def build(rows: BasketRows, sizes: np.ndarray, streams: np.ndarray) -> list[CompactBatch]:
+            return self.compact(rows, sizes, epoch=r.epoch, masking=masking, trip="dropout",
+                                edges=edge[streams] if r.fixed_shapes else None)
 
-        batches = Chunks(plan.batch_stream[mine], plan.batch_number[mine], WindowReader(plan, self.layout), encode,
+        batches = Chunks(plan.batch_stream[mine], plan.batch_number[mine], WindowReader(plan, self.layout), build,
                          self.settings.max_seq_len)
-        for i in range(mine.size):
-            batch = batches.take(i)
-            yield pack(batch) if info is not None and self.pack_in_workers else batch
+        for i in range(0, mine.size, group):
+            if packed:
+                yield pack([batches.take(j) for j in range(i, min(i + group, mine.size))])
+            else:
+                yield batches.take(i)

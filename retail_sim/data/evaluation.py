@@ -12,8 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from retail_sim.data import chunks
-from retail_sim.data.assemble import BufferPool
-from retail_sim.data.batch import WorldModelBatch
+from retail_sim.data.compact import CompactBatch
 from retail_sim.data.dataset import WorldModelDataset
 from retail_sim.data.masking import EVAL_EPOCH
 from retail_sim.data.rows import BasketRows, GroupReader, group_week_range
@@ -23,7 +22,7 @@ GROUP_BY = ("date", "hour", "week")
 
 
 class EvaluationDataLoader:
-    """Every basket of the split exactly once, as (key, WorldModelBatch), week by week.
+    """Every basket of the split exactly once, as (key, CompactBatch), week by week.
 
     key: week -> int week; date -> 'YYYY-MM-DD'; hour -> 'YYYY-MM-DD HH:00' (date and hour of day).
     Batches never mix keys; within a key baskets are ordered by (seq_len, basket_id) to limit
@@ -92,9 +91,8 @@ class EvaluationDataLoader:
             for j in range(0, run.size, self.batch_size):
                 yield self._key_value(int(keys[run[0]])), run[j:j + self.batch_size]
 
-    def _encode(self, rows: BasketRows, batches: list[tuple[Any, np.ndarray]],
-                pool: BufferPool) -> Iterator[tuple[Any, WorldModelBatch]]:
-        """Encode batches (key, row indices) of one week's rows in calls of up to CHUNK_SLOTS slots."""
+    def _build(self, rows: BasketRows, batches: list[tuple[Any, np.ndarray]]) -> Iterator[tuple[Any, CompactBatch]]:
+        """Build batches (key, row indices) of one week's rows in calls of up to CHUNK_SLOTS slots."""
         if not batches:
             return
         s, ds = self.dataset.settings, self.dataset
@@ -103,20 +101,19 @@ class EvaluationDataLoader:
         row0 = np.concatenate([[0], np.cumsum(sizes)])
         cuts = chunks.chunk_cuts(sizes, np.diff(chunk.offsets), s.max_seq_len, chunks.CHUNK_SLOTS)
         for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
-            encoded = ds.encode(chunk.slice(int(row0[a]), int(row0[b])), sizes[a:b], epoch=EVAL_EPOCH,
-                                masking="eval", trip=s.eval_trip_context, pool=pool)
-            yield from zip([key for key, _ in batches[a:b]], encoded, strict=True)
+            built = ds.compact(chunk.slice(int(row0[a]), int(row0[b])), sizes[a:b], epoch=EVAL_EPOCH,
+                               masking="eval", trip=s.eval_trip_context)
+            yield from zip([key for key, _ in batches[a:b]], built, strict=True)
 
-    def __iter__(self) -> Iterator[tuple[Any, WorldModelBatch]]:
-        pool = BufferPool()
+    def __iter__(self) -> Iterator[tuple[Any, CompactBatch]]:
         for rows in self._week_rows():
             pending: list[tuple[Any, np.ndarray]] = []
             for key, idx in self._batches(rows):
                 pending.append((key, idx))
                 if len(pending) == chunks.READ_BATCHES:
-                    yield from self._encode(rows, pending, pool)
+                    yield from self._build(rows, pending)
                     pending = []
-            yield from self._encode(rows, pending, pool)
+            yield from self._build(rows, pending)
 
     def __len__(self) -> int:
         """Batches of one pass, counted from the key columns only (one row group at a time)."""

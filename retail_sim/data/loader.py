@@ -3,9 +3,11 @@ here; WorldModelDataset (data/dataset.py) and EvaluationDataLoader (data/evaluat
 
 Training: the epoch plan (sharding.py) says which rows form each batch; a reader streams each
 bucket's shuffle windows front to back (one window per bucket held at a time, chunks.py) and
-assemble.py encodes the rows of a chunk of batches into WorldModelBatch views; worker processes hand
-batches over packed (ipc.py). Evaluation: the split is read week by week, grouped by date, hour or
-week, with masks that depend on the basket id only.
+assemble.py turns the rows of a chunk of batches into CompactBatch buffers (ids and per-item
+scalars); worker processes hand them over IPC_BATCHES to a message (compact.pack), pinned when
+pin_memory is set. BatchEncoder (encoder.py) builds each WorldModelBatch on the training device.
+Evaluation: the split is read week by week, grouped by date, hour or week, with masks that depend
+on the basket id only.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from typing import Any
 
 import torch
 
-from retail_sim.data.batch import WorldModelBatch
+from retail_sim.data.compact import CompactBatch, unpack
 from retail_sim.data.dataset import EpochRequest, WorldModelDataset
 from retail_sim.data.evaluation import EvaluationDataLoader
-from retail_sim.data.ipc import unpack
 from retail_sim.data.sharding import EpochPlan
 from retail_sim.errors import UserError
 
@@ -36,13 +37,17 @@ def _distributed() -> tuple[int, int]:
 
 
 class WorldModelDataLoader:
-    """Training/validation batches of a WorldModelDataset for this rank (contract C).
+    """Training/validation batches of a WorldModelDataset for this rank (contract C), as CompactBatch.
 
     len() = batches per epoch on this rank (the same on every rank). set_epoch(e) before each
     epoch; state_dict()/load_state_dict() resume mid-epoch with exactly the remaining batches.
     drop_last (default: config loader.drop_last) drops each bucket's partial batch and the
     batches beyond a multiple of the world size; without it the last round is padded with
-    repeated batches so that every rank steps the same number of times.
+    repeated batches so that every rank steps the same number of times. fixed_shapes (default:
+    config loader.fixed_shapes) pads every batch of a bucket to one shape: S = the bucket's edge
+    and M = S masked slots (B = batch_size under drop_last), for CUDA graphs and
+    torch.compile(dynamic=False). pin_memory: batches come in page-locked memory (when CUDA is
+    available), so `batch.to(device)` is asynchronous.
     """
 
     def __init__(
@@ -57,6 +62,7 @@ class WorldModelDataLoader:
         rank: int | None = None,
         world_size: int | None = None,
         drop_last: bool | None = None,
+        fixed_shapes: bool | None = None,
     ):
         d_rank, d_world = _distributed()
         self.dataset = dataset
@@ -69,6 +75,7 @@ class WorldModelDataLoader:
         self.rank = d_rank if rank is None else int(rank)
         self.world_size = d_world if world_size is None else int(world_size)
         self.drop_last = dataset.config.loader.drop_last if drop_last is None else bool(drop_last)
+        self.fixed_shapes = dataset.config.loader.fixed_shapes if fixed_shapes is None else bool(fixed_shapes)
         if not 0 <= self.rank < self.world_size:
             raise UserError(f"rank {self.rank} is outside world size {self.world_size}")
         if self.batch_size < 1:
@@ -82,7 +89,7 @@ class WorldModelDataLoader:
         return EpochRequest(
             epoch=self.epoch, batch_size=self.batch_size, shuffle=self.shuffle, masking=self.apply_masking,
             bucket_batching=self.bucket_batching, drop_last=self.drop_last, rank=self.rank,
-            world_size=self.world_size, start=start,
+            world_size=self.world_size, start=start, fixed_shapes=self.fixed_shapes,
         )
 
     def plan(self) -> EpochPlan:
@@ -99,18 +106,17 @@ class WorldModelDataLoader:
             self.epoch = int(epoch)
             self._start = self._position = 0
 
-    def __iter__(self) -> Iterator[WorldModelBatch]:
+    def __iter__(self) -> Iterator[CompactBatch]:
         start = self._start
         self._position = start
         view = self.dataset.with_request(self.request(start))
+        pin = self.pin_memory and torch.cuda.is_available()
         if self.num_workers > 0:
             view.pack_in_workers = True
-            it = map(unpack, torch.utils.data.DataLoader(
-                view, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory,
-                collate_fn=_identity,
-            ))
+            messages = torch.utils.data.DataLoader(
+                view, batch_size=None, num_workers=self.num_workers, pin_memory=pin, collate_fn=_identity)
+            it = (b for message in messages for b in unpack(message))
         else:
-            pin = self.pin_memory and torch.cuda.is_available()
             it = (b.pin_memory() if pin else b for b in view)
         for batch in it:
             self._position += 1

@@ -82,13 +82,9 @@ def apply_kinds(product_ids: np.ndarray, kind: np.ndarray, u_random: np.ndarray,
     return np.where(kind == RANDOM_TOKEN, random_ids, out)
 
 
-def mask_slots(
+def mask_items(
     product_ids: np.ndarray,
-    real: np.ndarray,
-    row_of: np.ndarray,
-    position: np.ndarray,
-    row_slot: np.ndarray,
-    seq_len: np.ndarray,
+    offsets: np.ndarray,
     basket_id: np.ndarray,
     *,
     seed: int,
@@ -99,28 +95,31 @@ def mask_slots(
     n_products_total: int,
     evaluation: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Choose and replace the masked items of several batches laid out as flat slots (each batch
-    padded to its own S): slots [T] with their row, position and real flag, rows [n] with their
-    first slot and real length. Each real position is chosen with mask_prob (a basket with none
-    gets the position floor(u * seq_len)); of the chosen, MASK_TOKEN / RANDOM_TOKEN / UNCHANGED by
+    """Choose and replace the masked items of baskets given as flat item lists (product_ids [N],
+    offsets [n+1], basket_id [n]). Each item is chosen with mask_prob (a basket with none gets the
+    position floor(u * length)); of the chosen, MASK_TOKEN / RANDOM_TOKEN / UNCHANGED by
     mask_token_frac / random_token_frac. Evaluation: epoch EVAL_EPOCH and always the MASK token,
     so the masks are a function of (seed, basket id). Every draw is keyed by (basket, position),
     so a value does not depend on the batch or chunk (oracle: tests/oracles.py mask_baskets).
-    Returns (input ids [T] int64, chosen slots [K] int64 ascending)."""
+    Returns (input ids [N] int64, chosen items [K] int64 ascending)."""
     if evaluation:
         epoch, mask_token_frac, random_token_frac = EVAL_EPOCH, 1.0, 0.0
+    offsets = np.asarray(offsets, dtype=np.int64)
+    seq_len = np.diff(offsets)
+    n, N = seq_len.size, int(offsets[-1])
+    row_of = np.repeat(np.arange(n, dtype=np.int64), seq_len)
+    position = np.arange(N, dtype=np.int64) - offsets[:-1][row_of]
     keys = basket_keys(basket_id, seed, epoch, CHOOSE)
     with np.errstate(over="ignore"):
         z = _splitmix(keys[row_of] + position.astype(np.uint64) * _GOLDEN)
-    chosen = ((z >> np.uint64(43)).astype(np.float64) * (1.0 / (1 << 21)) < mask_prob) & real
-    counts = np.add.reduceat(chosen, row_slot[:-1], dtype=np.int64) if seq_len.size else seq_len
-    none = (counts == 0) & (seq_len > 0)
+    chosen = (z >> np.uint64(43)).astype(np.float64) * (1.0 / (1 << 21)) < mask_prob
+    none = (np.bincount(row_of[chosen], minlength=n) == 0) & (seq_len > 0)
     if none.any():
         rows = np.flatnonzero(none)
         u_pick = uniforms(basket_id[rows], seed, epoch, PICK)
-        chosen[row_slot[rows] + np.minimum((u_pick * seq_len[rows]).astype(np.int64), seq_len[rows] - 1)] = True
+        chosen[offsets[rows] + np.minimum((u_pick * seq_len[rows]).astype(np.int64), seq_len[rows] - 1)] = True
     idx = np.flatnonzero(chosen)
-    input_ids = product_ids.copy()
+    input_ids = np.asarray(product_ids, dtype=np.int64).copy()
     if mask_token_frac >= 1.0:
         input_ids[idx] = MASK_IDX
         return input_ids, idx
@@ -130,7 +129,7 @@ def mask_slots(
     kind = assign_kinds(((zc >> np.uint64(22)) & mask).astype(np.float64) * scale, np.ones(idx.size, dtype=bool),
                         mask_token_frac, random_token_frac)
     u_random = ((zc >> np.uint64(1)) & mask).astype(np.float64) * scale
-    input_ids[idx] = apply_kinds(product_ids[idx], kind, u_random, n_products_total)
+    input_ids[idx] = apply_kinds(input_ids[idx], kind, u_random, n_products_total)
     return input_ids, idx
 
 

@@ -7,6 +7,7 @@ with offsets [n+1]. It is what a shuffle window or an evaluation week holds in m
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,7 +173,7 @@ class GroupReader:
         self.layout = layout
         self._files: dict[int, pq.ParquetFile] = {}  # least recently used first
 
-    def read(self, group: int) -> BasketRows:
+    def _file(self, group: int) -> pq.ParquetFile:
         f = int(self.layout.group_file[group])
         if f in self._files:
             self._files[f] = self._files.pop(f)
@@ -180,11 +181,63 @@ class GroupReader:
             if len(self._files) >= self.OPEN_FILES:
                 del self._files[next(iter(self._files))]
             self._files[f] = pq.ParquetFile(self.layout.files[f])
+        return self._files[f]
+
+    def _missing(self, group: int, exc: KeyError) -> UserError:
+        path = self.layout.files[int(self.layout.group_file[group])]
+        return UserError(f"{path}: missing column {exc} — re-run `make splits`")
+
+    def read(self, group: int) -> BasketRows:
         try:
-            table = self._files[f].read_row_group(int(self.layout.group_index[group]), columns=list(COLUMNS))
+            table = self._file(group).read_row_group(int(self.layout.group_index[group]), columns=list(COLUMNS))
         except KeyError as exc:
-            raise UserError(f"{self.layout.files[f]}: missing column {exc} — re-run `make splits`") from None
+            raise self._missing(group, exc) from None
         rows = rows_from_arrow(table)
         del table
         pa.default_memory_pool().release_unused()  # Arrow's pool keeps freed pages (~60 MiB a 32K-row group)
         return rows
+
+    def stream(self, group: int, batch_rows: int) -> Iterator[BasketRows]:
+        """The rows of a row group front to back, `batch_rows` at a time: Arrow decodes one batch at
+        a time, so a reader that needs a share of the group at a time holds no more than that."""
+        try:
+            batches = self._file(group).iter_batches(batch_size=max(int(batch_rows), 1),
+                                                     row_groups=[int(self.layout.group_index[group])],
+                                                     columns=list(COLUMNS))
+            for batch in batches:
+                rows = rows_from_arrow(pa.Table.from_batches([batch]))
+                del batch
+                yield rows
+        except KeyError as exc:
+            raise self._missing(group, exc) from None
+        finally:
+            pa.default_memory_pool().release_unused()
+
+
+class GroupCursor:
+    """Consecutive row ranges of one row group, decoded once front to back (GroupReader.stream)."""
+
+    def __init__(self, groups: GroupReader, group: int, batch_rows: int):
+        self.groups, self.group, self.batch_rows = groups, group, batch_rows
+        self.position = 0  # first row not yet handed out
+        self.pending: BasketRows | None = None  # decoded rows from `position` on
+        self.source = groups.stream(group, batch_rows)
+
+    def take(self, lo: int, hi: int) -> BasketRows:
+        """Rows [lo, hi) of the group (lo < hi); lo >= the end of the previous take (rows in between
+        are skipped), else the group is decoded again from its start."""
+        if lo < self.position:
+            self.__init__(self.groups, self.group, self.batch_rows)
+        parts, have = [], 0
+        if self.pending is not None:
+            parts, have = [self.pending], self.pending.n
+        while self.position + have < hi:
+            part = next(self.source)
+            parts.append(part)
+            have += part.n
+        rows = BasketRows.concat(parts)
+        out = rows.slice(lo - self.position, hi - self.position)
+        end = hi - self.position
+        self.pending = rows.slice(end, rows.n) if end < rows.n else None
+        self.position = hi
+        return out

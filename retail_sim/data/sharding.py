@@ -4,17 +4,23 @@ batch size). No I/O, no processes; tested exhaustively.
 Layout: G row groups, each with a stream (its length bucket, or 0 for all when bucket batching is
 off) and a row count, numbered in a fixed order (bucket, file path, row-group index).
 
-Per stream: the row groups are permuted (seeded), cut into windows of `window` row groups, the
-rows of each window permuted (seeded), and the windows concatenated into the stream's row order;
-batch k of the stream is rows [k*B, (k+1)*B) of that order (a batch may straddle two windows).
+Per stream: the row groups are permuted (seeded) and cut into spans of `window` row groups; each
+span is cut into the fewest parts that hold at most `window_rows` rows each, part p taking the
+same share of every group of the span (rows [floor(p*n/P), floor((p+1)*n/P)) of a group of n rows,
+P parts); these parts are the shuffle windows. The rows of each window are permuted (seeded) and
+the windows concatenated into the stream's row order; batch k of the stream is rows
+[k*B, (k+1)*B) of that order (a batch may straddle two windows). A reader holds one window per
+stream, so memory is bounded by `window_rows` whatever the data size, while each window still
+mixes `window` row groups (`window` random stretches of weeks).
 The last partial batch of each stream is dropped when drop_last (counted).
 All streams' batches are interleaved in a seeded random order; within a stream batches keep
 their order k = 0, 1, ..., so a reader walks each stream's windows once, front to back.
 Ranks: the global order is cut to a multiple of the world size (drop_last: the tail is dropped,
 counted) or padded by repeating its first batches (counted); rank r takes positions
-r, r + W, r + 2W, ... Workers: worker w of a rank takes that rank's batches w, w + n, ... — the
-round-robin order in which torch's DataLoader collects them, so the sequence of batches is the
-same for any number of workers.
+r, r + W, r + 2W, ... Workers: the rank's batches are dealt in groups of g consecutive batches
+(one message between processes), worker w taking groups w, w + n, ... — the round-robin order in
+which torch's DataLoader collects them, so the sequence of batches is the same for any number of
+workers and any g.
 """
 
 from __future__ import annotations
@@ -33,13 +39,49 @@ class Stream:
     stream: int  # bucket number (0 = all buckets together)
     groups: np.ndarray  # [g] int64 row-group numbers in stream order
     group_rows: np.ndarray  # [g] int64 rows of each
-    window_groups: np.ndarray  # [n_windows + 1] int64 offsets into `groups` of each window
+    span_groups: np.ndarray  # [n_spans + 1] int64 offsets into `groups` of each span of `window` groups
+    span_parts: np.ndarray  # [n_spans] int64 windows (parts) each span is cut into
+    window_span: np.ndarray  # [n_windows] int64 span of each window
+    window_part: np.ndarray  # [n_windows] int64 part of its span (0 .. span_parts - 1)
     window_rows: np.ndarray  # [n_windows + 1] int64 stream row offset of each window
     n_batches: int
 
     @property
     def n_rows(self) -> int:
         return int(self.window_rows[-1])
+
+    @property
+    def n_windows(self) -> int:
+        return int(self.window_span.size)
+
+    def window_slices(self, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row-group numbers [k], first row [k], end row [k]) of the slices of a window, in the
+        window's (unpermuted) row order: the part's share of each group of its span."""
+        sp, p = int(self.window_span[window]), int(self.window_part[window])
+        g0, g1 = int(self.span_groups[sp]), int(self.span_groups[sp + 1])
+        lo, hi = part_bounds(self.group_rows[g0:g1], int(self.span_parts[sp]), p)
+        return self.groups[g0:g1], lo, hi
+
+
+def part_bounds(rows: np.ndarray, parts: int, part: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows [lo, hi) of each group (rows [k]) that part `part` of `parts` takes: floor(p*n/P) ..
+    floor((p+1)*n/P). `part` may be an array [q]: then [q, k] each."""
+    n = np.asarray(rows, dtype=np.int64)
+    p = np.asarray(part, dtype=np.int64)[..., None]
+    return p * n // parts, (p + 1) * n // parts
+
+
+def span_parts(rows: np.ndarray, window_rows: int) -> int:
+    """The fewest parts P (>= 1) that cut a span of groups with `rows` [k] rows so that every part
+    holds at most window_rows rows (needs window_rows >= k: a part takes <= ceil(n/P) of each group)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    total = int(rows.sum())
+    parts = max(-(-total // window_rows), 1)
+    while True:
+        lo, hi = part_bounds(rows, parts, np.arange(parts))
+        if int((hi - lo).sum(axis=1).max()) <= window_rows:
+            return parts
+        parts += 1
 
 
 @dataclass(frozen=True)
@@ -72,11 +114,14 @@ class EpochPlan:
         return np.arange(rank, self.n_batches, self.world_size, dtype=np.int64)
 
 
-def worker_batches(rank_batches: np.ndarray, start: int, worker: int, num_workers: int) -> np.ndarray:
-    """The batches one DataLoader worker produces: the rank's batches from `start` (resume), dealt
-    round-robin. num_workers 0 means the main process alone (= one worker)."""
+def worker_batches(rank_batches: np.ndarray, start: int, worker: int, num_workers: int, group: int = 1) -> np.ndarray:
+    """The batches one DataLoader worker produces, in order: the rank's batches from `start`
+    (resume), dealt round-robin in groups of `group` consecutive batches. num_workers 0 means the
+    main process alone (= one worker)."""
     n = max(num_workers, 1)
-    return rank_batches[start:][worker::n]
+    rest = rank_batches[start:]
+    group_of = np.arange(rest.size) // max(group, 1)
+    return rest[group_of % n == worker]
 
 
 def plan_epoch(
@@ -89,11 +134,14 @@ def plan_epoch(
     world_size: int = 1,
     shuffle: bool = True,
     window: int = 8,
+    window_rows: int = 16_384,
     drop_last: bool = True,
 ) -> EpochPlan:
     """The plan of one epoch (see the module docstring). group_stream, group_rows: [G]."""
     if batch_size < 1 or world_size < 1 or window < 1:
         raise ValueError("batch_size, world_size and window must be >= 1")
+    if window_rows < window:
+        raise ValueError(f"window_rows ({window_rows}) must be >= window ({window}): a window takes a share of each group")
     group_stream = np.asarray(group_stream, dtype=np.int64)
     group_rows = np.asarray(group_rows, dtype=np.int64)
     streams: list[Stream] = []
@@ -103,12 +151,21 @@ def plan_epoch(
         if shuffle:
             groups = np.random.default_rng([seed, epoch, _GROUPS, int(s)]).permutation(groups)
         rows = group_rows[groups]
-        window_groups = np.append(np.arange(0, groups.size, window), groups.size).astype(np.int64)
-        window_rows = np.concatenate([[0], np.cumsum(rows)])[window_groups].astype(np.int64)
+        span_groups = np.append(np.arange(0, groups.size, window), groups.size).astype(np.int64)
+        parts = np.array([span_parts(rows[a:b], window_rows) for a, b in zip(span_groups[:-1], span_groups[1:], strict=True)],
+                         dtype=np.int64)
+        window_span = np.repeat(np.arange(parts.size, dtype=np.int64), parts)
+        window_part = np.arange(window_span.size, dtype=np.int64) - np.repeat(np.cumsum(parts) - parts, parts)
+        sizes = np.zeros(window_span.size, dtype=np.int64)
+        for sp in range(parts.size):  # rows of each window of the span
+            lo, hi = part_bounds(rows[span_groups[sp]:span_groups[sp + 1]], int(parts[sp]), np.arange(parts[sp]))
+            sizes[window_span == sp] = (hi - lo).sum(axis=1)
+        window_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         n = int(rows.sum())
         n_batches = n // batch_size if drop_last else -(-n // batch_size)
         n_rows_dropped += n - n_batches * batch_size if drop_last else 0
-        streams.append(Stream(int(s), groups, rows, window_groups, window_rows, n_batches))
+        streams.append(Stream(int(s), groups, rows, span_groups, parts, window_span, window_part, window_offsets,
+                              n_batches))
 
     counts = np.array([st.n_batches for st in streams], dtype=np.int64)
     batch_stream = np.repeat(np.arange(len(streams), dtype=np.int64), counts)
@@ -167,11 +224,12 @@ def batches_windows(plan: EpochPlan, stream_index: int, ks: np.ndarray) -> tuple
 
 
 def window_row_location(stream: Stream, window: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of a window (in its concatenated group order) -> (row-group number [b], row in group [b])."""
-    g0, g1 = stream.window_groups[window], stream.window_groups[window + 1]
-    starts = np.concatenate([[0], np.cumsum(stream.group_rows[g0:g1])])
+    """Rows of a window (in its unpermuted order: slice after slice) -> (row-group number [b], row in
+    group [b])."""
+    groups, lo, hi = stream.window_slices(window)
+    starts = np.concatenate([[0], np.cumsum(hi - lo)])
     j = np.searchsorted(starts, rows, side="right") - 1
-    return stream.groups[g0:g1][j], rows - starts[j]
+    return groups[j], lo[j] + rows - starts[j]
 
 
 def batch_rows(plan: EpochPlan, global_batch: int) -> tuple[np.ndarray, np.ndarray]:

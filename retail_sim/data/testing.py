@@ -3,6 +3,7 @@ of a contract-A samples folder. Not used by the pipeline itself."""
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from retail_sim.cache.customer_state import WEEK_KEY, lookup
 from retail_sim.data.codes import (
     BASKET_SIZES,
     DOMINANT_MISSIONS,
@@ -23,8 +25,11 @@ from retail_sim.vocab import FIRST_PRODUCT_IDX, MASK_IDX
 
 class FakeCache:
     """The TensorCache attributes the loader reads (contract B), with deterministic contents:
-    customer c's state as of week w is c/100 + w/1000 in every slot, built from
-    n = clip(w - first_week[c], 0, ...) baskets (first_week = 1 + c % 5)."""
+    customer c's state as of week w (1 <= w < 200) is c/100 + w/1000 in every slot, built from
+    n = clip(w - first_week[c], 0, ...) baskets (first_week = 1 + c % 5); rows exist for every such
+    (customer, week), as customer_state / customer_state_keys / customer_state_n_baskets."""
+
+    WEEKS = 200
 
     def __init__(self, n_products: int = 40, n_stores: int = 5, n_customers: int = 30, n_segments: int = 4,
                  max_seq_len: int = 50, fingerprint: str = "fake"):
@@ -38,6 +43,7 @@ class FakeCache:
         self.segment_prior = rng.normal(size=(n_segments, 128)).astype(np.float32)
         self.positional_encodings = (0.01 * np.arange(max_seq_len)[:, None] * np.ones(256)).astype(np.float32)
         self.customer_segment = (np.arange(n_customers + 1) % n_segments).astype(np.int32)
+        self.n_customers = n_customers
         self.fingerprint = fingerprint
         # customer c bought products FIRST_PRODUCT_IDX + (c * j) % n_products (j = 1..6) at
         # hours 24 * (40 j + c) after the calendar origin (weeks 1..35)
@@ -46,12 +52,33 @@ class FakeCache:
         self.history = index_from_events(c, FIRST_PRODUCT_IDX + (c * j) % n_products, 24 * (40 * j + c),
                                          np.ones(c.size, np.int64), n_customers)
 
+    @cached_property
+    def _customer_weeks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keys, n_baskets, state) of every (customer, week) row; built on first use, since the loader
+        alone never reads them (n_customers x 199 x 128 float32: 168 MB at 1,650 customers)."""
+        c = np.repeat(np.arange(1, self.n_customers + 1), self.WEEKS - 1)
+        w = np.tile(np.arange(1, self.WEEKS), self.n_customers)
+        n = np.clip(w - (1 + c % 5), 0, None).astype(np.int32)
+        state = (np.where(n[:, None] > 0, (c / 100 + w / 1000)[:, None], 0.0) * np.ones((1, 128))).astype(np.float32)
+        return (c * WEEK_KEY + w).astype(np.int64), n, state
+
+    @property
+    def customer_state_keys(self) -> np.ndarray:
+        return self._customer_weeks[0]
+
+    @property
+    def customer_state_n_baskets(self) -> np.ndarray:
+        return self._customer_weeks[1]
+
+    @property
+    def customer_state(self) -> np.ndarray:
+        return self._customer_weeks[2]
+
     def get_customer_state_batch(self, customer_idx, week):
-        c = np.asarray(customer_idx, dtype=np.int64)
-        w = np.asarray(week, dtype=np.int64)
-        n = np.where(c > 0, np.clip(w - (1 + c % 5), 0, None), 0).astype(np.int32)
-        state = np.where(n[:, None] > 0, (c / 100 + w / 1000)[:, None], 0.0) * np.ones((1, 128))
-        return state.astype(np.float32), n
+        """As TensorCache.get_customer_state_batch: (state [n, 128], n_baskets [n]), zeros without a row."""
+        row, found = lookup(self.customer_state_keys, customer_idx, week)
+        state = np.where(found[:, None], self.customer_state[row], 0.0).astype(np.float32)
+        return state, np.where(found, self.customer_state_n_baskets[row], 0).astype(np.int32)
 
 
 def index_from_events(customer, product, shop_ts, n_baskets, n_customers: int, decay: float = 0.95,
@@ -181,13 +208,16 @@ def _write_vocab_and_rest(folder: Path, tables: list[pa.Table]) -> None:
                    folder / "rejects" / "rejects.parquet")
 
 
-def write_prepared(folder: Path, splits: dict[str, pa.Table], bucket_edges=(10, 20, 35, 50),
+def write_prepared(folder: Path, splits: dict[str, pa.Table], bucket_edges=None,
                    row_group_size: int = 16, files_per_bucket: int = 2, config: dict | None = None) -> Path:
-    """A complete small prepared folder: samples/split=<s>/bucket=<k>/part-<i>.parquet (rows ordered
+    """A complete small prepared folder: samples/split=<s>/bucket=<k>/part-<i>.parquet (bucket_edges:
+    default the config's splits.bucket_edges, which the folder's manifest config then holds; rows ordered
     by week, basket_id; every sample has is_unseen_in_train, false where the table lacks it), items/,
     vocab/, prices/, rejects/ and a complete manifest.json. Returns folder."""
+    from retail_sim.config import Config
+
     folder = Path(folder)
-    edges = np.asarray(bucket_edges)
+    edges = np.asarray(Config().splits.bucket_edges if bucket_edges is None else bucket_edges)
     for split, table in splits.items():
         table = table.sort_by([("week", "ascending"), ("basket_id", "ascending")])
         if "is_unseen_in_train" not in table.column_names:
@@ -212,7 +242,9 @@ def write_prepared(folder: Path, splits: dict[str, pa.Table], bucket_edges=(10, 
                              "next_shop_ts": pa.array([], pa.int32()), "cum_baskets": pa.array([], pa.int32()),
                              "cum_decay": pa.array([], pa.float64()), "cum_short_decay": pa.array([], pa.float64())}),
                    folder / "history" / "part-0000.parquet")
-    write_manifest(folder, {"stage": "splits", "config": config or {}, "counts": {}})
+    config = dict(config or {})
+    config["splits"] = {**config.get("splits", {}), "bucket_edges": [int(e) for e in edges]}
+    write_manifest(folder, {"stage": "splits", "config": config, "counts": {}})
     return folder
 
 

@@ -1,7 +1,11 @@
 """`retail-sim bench train`: training throughput (samples/s) per model preset on a prepared folder.
 
 Baseline in the same process: the loader alone over the same batches, so the ratio says how much
-of the time the model step takes. Batches are loaded once; the timed pass is the second over them."""
+of the time the model step takes. Batches are loaded once (compact); the timed step moves a batch
+to the device, builds its WorldModelBatch there (BatchEncoder) and runs forward, backward and the
+optimiser; the timed pass is the second over the batches. Options: loader.fixed_shapes (one shape
+per bucket) and `compile` (torch.compile of the model with dynamic=False; "reduce-overhead" adds
+CUDA graphs)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from pathlib import Path
 import torch
 
 from retail_sim.config import Config, apply
+from retail_sim.data.encoder import BatchEncoder
+from retail_sim.errors import UserError
 from retail_sim.prepared import Prepared
 from retail_sim.progress import log
 from retail_sim.train.distributed import DistInfo, resolve_device
@@ -22,12 +28,17 @@ from retail_sim.train.loop import (
 )
 from retail_sim.train.loss import auxiliary_weights, world_model_loss
 
+COMPILE_MODES = ("none", "default", "reduce-overhead")
 
-def bench_train(cfg: Config, prepared: Path, presets: list[str], steps: int) -> list[dict]:
+
+def bench_train(cfg: Config, prepared: Path, presets: list[str], steps: int, compile_mode: str = "none",
+                echo=print) -> list[dict]:
     """Time `steps` optimiser steps per preset over `steps` loaded batches, in a second pass over
     the same batches: the first pass meets every (batch, basket length) shape once, which on CUDA
-    costs kernel selection and plan building that a long run pays only once. Returns one dict per
-    preset (the first pass's rate included)."""
+    costs kernel selection and plan building (and compilation) that a long run pays only once.
+    Returns one dict per preset (the first pass's rate included)."""
+    if compile_mode not in COMPILE_MODES:
+        raise UserError(f"--compile {compile_mode}: choose one of {', '.join(COMPILE_MODES)}")
     device = resolve_device(cfg.train.device)
     if cfg.train.cpu_threads > 0:
         torch.set_num_threads(cfg.train.cpu_threads)
@@ -35,6 +46,7 @@ def bench_train(cfg: Config, prepared: Path, presets: list[str], steps: int) -> 
     cache = prep.open_cache()
     train_loader, _ = build_loaders(cfg, prep, DistInfo(), pin_memory=device.type == "cuda", cache=cache)
     train_loader.set_epoch(0)
+    encoder = BatchEncoder.from_dataset(train_loader.dataset).to(device)
     start = time.perf_counter()
     batches = []
     for batch in train_loader:
@@ -52,14 +64,16 @@ def bench_train(cfg: Config, prepared: Path, presets: list[str], steps: int) -> 
         torch.manual_seed(0)
         model = build_model(run_cfg, cache.n_products_total, cache).to(device).train()
         optimizer = build_optimizer(model, run_cfg)
+        step_model = model if compile_mode == "none" else torch.compile(
+            model, dynamic=False, mode=None if compile_mode == "default" else compile_mode)
         seconds = {}
         for timed_pass in ("first", "steady"):
             seconds[timed_pass] = 0.0
-            for batch in batches:
-                batch = batch.to(device)
+            for compact in batches:
                 t0 = time.perf_counter()
+                batch = encoder(compact.to(device))
                 with autocast_context(device, cfg.train.bf16):
-                    out = model(batch)
+                    out = step_model(batch)
                 loss, _ = world_model_loss(out, batch, weights)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
@@ -72,13 +86,17 @@ def bench_train(cfg: Config, prepared: Path, presets: list[str], steps: int) -> 
         rate = samples / max(seconds["steady"], 1e-9)
         first_rate = samples / max(seconds["first"], 1e-9)
         n_params = sum(p.numel() for p in model.parameters())
+        shapes = len({(c.meta.B, c.meta.S, c.meta.M) for c in batches})
         results.append({"preset": preset, "parameters": n_params, "samples": samples,
                         "seconds": round(seconds["steady"], 3), "samples_per_s": rate,
                         "first_pass_samples_per_s": first_rate, "loader_samples_per_s": loader_rate,
                         "ratio_to_loader": rate / loader_rate, "device": str(device),
-                        "threads": torch.get_num_threads(), "batch_size": cfg.loader.batch_size})
-        print(f"{preset:>5}: {n_params:>11,} parameters  {rate:>9,.1f} samples/s "
-              f"(model step only; {rate / loader_rate:.3f}x the loader's {loader_rate:,.0f} samples/s) "
-              f"on {device}, {torch.get_num_threads()} threads, batch {cfg.loader.batch_size}; "
-              f"first pass {first_rate:,.1f} samples/s")
+                        "threads": torch.get_num_threads(), "batch_size": cfg.loader.batch_size,
+                        "fixed_shapes": cfg.loader.fixed_shapes, "compile": compile_mode, "shapes": shapes,
+                        "bf16": bool(cfg.train.bf16 and device.type == "cuda")})
+        echo(f"{preset:>5}: {n_params:>11,} parameters  {rate:>9,.1f} samples/s "
+             f"(encode + model step; {rate / loader_rate:.3f}x the loader's {loader_rate:,.0f} samples/s) "
+             f"on {device}, {torch.get_num_threads()} threads, batch {cfg.loader.batch_size}, "
+             f"fixed shapes {cfg.loader.fixed_shapes} ({shapes} shapes), compile {compile_mode}; "
+             f"first pass {first_rate:,.1f} samples/s")
     return results

@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from retail_sim.config import Config, to_toml
 from retail_sim.data.batch import AUXILIARY_TASKS, WorldModelBatch
+from retail_sim.data.encoder import BatchEncoder
 from retail_sim.errors import UserError
 from retail_sim.files import atomic_write
 from retail_sim.model import WorldModel, count_parameters, resolve_dims
@@ -113,8 +114,8 @@ def autocast_context(device: torch.device, bf16: bool):
 
 
 @torch.no_grad()
-def validate(model: WorldModel, loader, max_batches: int, weights: dict[str, float], device: torch.device,
-             bf16: bool, info: DistInfo) -> dict[str, float]:
+def validate(model: WorldModel, loader, encoder: BatchEncoder, max_batches: int, weights: dict[str, float],
+             device: torch.device, bf16: bool, info: DistInfo) -> dict[str, float]:
     """Mean losses over the first max_batches batches (0 = all) of every rank, summed across ranks.
     The loader is put at epoch 0 each time: the same baskets and masks at every validation."""
     was_training = model.training
@@ -128,7 +129,7 @@ def validate(model: WorldModel, loader, max_batches: int, weights: dict[str, flo
     for i, batch in enumerate(loader):
         if max_batches and i >= max_batches:
             break
-        batch = batch.to(device)
+        batch = encoder(batch.to(device))
         with autocast_context(device, bf16):
             out = model(batch)
         _, parts = world_model_loss(out, batch, weights)
@@ -210,6 +211,7 @@ class TrainState:
     weights: dict[str, float]  # auxiliary loss weights
     train_loader: Any
     val_loader: Any
+    encoder: BatchEncoder  # compact batch -> WorldModelBatch on the device
     accum: int
     steps_per_epoch: int
     total_steps: int
@@ -286,6 +288,7 @@ def setup(cfg: Config, prepared: Prepared, run_dir: Path, resume: str | None, ca
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
     train_loader, val_loader = build_loaders(cfg, prepared, info, pin_memory=device.type == "cuda", cache=cache)
+    encoder = BatchEncoder.from_dataset(train_loader.dataset).to(device)
     ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if info.enabled else model
     weights = auxiliary_weights(cfg.auxiliary)
@@ -303,7 +306,7 @@ def setup(cfg: Config, prepared: Prepared, run_dir: Path, resume: str | None, ca
         total_steps = min(total_steps, tc.max_steps)
     scheduler = build_scheduler(optimizer, tc.warmup_steps, total_steps)
     state = TrainState(cfg, run_dir, info, device, log, fingerprint, cache.n_products_total, model, ddp, optimizer,
-                       scheduler, weights, train_loader, val_loader, accum, steps_per_epoch, total_steps)
+                       scheduler, weights, train_loader, val_loader, encoder, accum, steps_per_epoch, total_steps)
     if ckpt is not None:
         restore(state, ckpt)
         log.message(f"resuming from {resume_path}: step {state.step}, epoch {state.epoch + 1}, "
@@ -350,7 +353,7 @@ def run_epoch(s: TrainState, stop: Callable[[], bool]) -> None:
         set_rng_state(s.pending_rng)
         s.pending_rng = None
     while s.batches_done < s.usable:
-        if not forward_backward(s, next(iterator).to(s.device)):
+        if not forward_backward(s, s.encoder(next(iterator).to(s.device))):
             continue  # gradient accumulation: no optimiser step yet
         optimizer_step(s)
         after_step(s, stop)
@@ -391,7 +394,7 @@ def after_step(s: TrainState, stop: Callable[[], bool]) -> None:
     if s.step % max(tc.log_every, 1) == 0 or s.step == s.total_steps:
         log_progress(s)
     if tc.quick_val_every and s.step % tc.quick_val_every == 0:
-        quick = validate(s.model, s.val_loader, tc.quick_val_batches, s.weights, s.device, tc.bf16, s.info)
+        quick = validate(s.model, s.val_loader, s.encoder, tc.quick_val_batches, s.weights, s.device, tc.bf16, s.info)
         s.log.write("quick_val", s.step, {"epoch": s.epoch, **quick})
     if tc.max_steps and s.step >= tc.max_steps:
         s.stopped = "max_steps"
@@ -419,7 +422,7 @@ def end_epoch(s: TrainState) -> None:
     epoch's position when max_steps stopped inside it); early stopping after train.patience epochs
     without improvement."""
     tc = s.cfg.train
-    full = validate(s.model, s.val_loader, 0, s.weights, s.device, tc.bf16, s.info)
+    full = validate(s.model, s.val_loader, s.encoder, 0, s.weights, s.device, tc.bf16, s.info)
     improved = full["loss"] < s.best_val
     if improved:
         s.best_val, s.bad_epochs = full["loss"], 0

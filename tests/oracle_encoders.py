@@ -1,16 +1,17 @@
-"""T1–T6 encoders: pure, vectorised numpy functions of sample columns and tensor-cache arrays.
+"""Reference T1–T6 encoders (test oracles): the numpy functions the loader ran before its
+encoding moved to torch (retail_sim/data/features.py, data/encoder.py). Tests check the torch
+versions against these within 1e-6; the package does not import this file.
 
-Inputs are arrays over a batch (or a window) of baskets; nothing loops per basket. Every output
-is float32 and finite for any input (NULL arrives as NaN, -1 or a masked flag, see each function).
+Inputs are arrays over a batch of baskets. Every output is float32 and finite for any input
+(NULL arrives as NaN, -1 or a masked flag, see each function).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from retail_sim.data.batch import CUSTOMER_DIM, PRICE_DIM, STORE_DIM, TRIP_DIM
 from retail_sim.data.codes import AUXILIARY_CODES, TRIP_BLOCKS
-from retail_sim.widths import SEGMENT_DIM
+from retail_sim.widths import CUSTOMER_DIM, PRICE_DIM, SEGMENT_DIM, STORE_DIM, TRIP_DIM
 
 # ---------------------------------------------------------------- T1 customer context [192]
 
@@ -46,7 +47,7 @@ def encode_customer(cache, customer_idx: np.ndarray, week: np.ndarray, cold_star
 
 # ---------------------------------------------------------------- T2 product embeddings [S, 256]
 # T2 = cache.product_embeddings[input id] + cache.positional_encodings[position], zeros at PAD:
-# gathered inline by assemble.build_batches for a whole chunk (oracle: tests/oracles.py).
+# tests/oracles.py encode_products.
 
 
 # ---------------------------------------------------------------- T3 temporal context [64]
@@ -207,36 +208,6 @@ def encode_temporal(
     ], axis=1).astype(np.float32)
 
 
-class TemporalEncoder:
-    """encode_temporal with its calendar parts looked up in tables built once by the same functions:
-    week-of-year by shop_week % 100, weekday, hour, and the date parts over [first_day, last_day]
-    (dates outside are computed directly). Output identical to encode_temporal."""
-
-    def __init__(self, first_week: int, last_week: int, weeks_per_year: int, first_day: int, last_day: int):
-        self.first_week, self.last_week, self.weeks_per_year = first_week, last_week, weeks_per_year
-        self.week_of_year = _week_of_year(np.arange(100), weeks_per_year)
-        self.weekday = _weekday(np.arange(-1, 9))  # index weekday + 1; -1 and 8 give the zero row
-        self.hour = _hour(np.arange(-1, 25))  # index hour + 1
-        self.first_day = first_day
-        self.dates = _dates(np.arange(first_day, last_day + 1))
-
-    def __call__(self, shop_week, week, shop_date, shop_weekday, shop_hour, days_since_prev_basket, history_length):
-        n = np.asarray(week).shape[0]
-        out = np.empty((n, 64), dtype=np.float32)
-        out[:, 0:12] = self.week_of_year[np.asarray(shop_week, dtype=np.int64) % 100]
-        out[:, 12:22] = self.weekday[np.clip(np.asarray(shop_weekday, dtype=np.int64), -1, 8) + 1]
-        out[:, 22:34] = self.hour[np.clip(np.asarray(shop_hour, dtype=np.int64), -1, 24) + 1]
-        out[:, 34:38] = _trend(week, self.first_week, self.last_week)
-        i = np.asarray(shop_date, dtype=np.int64) - self.first_day
-        inside = (i >= 0) & (i < self.dates.shape[0])
-        dates = self.dates[np.where(inside, i, 0)] if inside.all() else np.where(
-            inside[:, None], self.dates[np.clip(i, 0, self.dates.shape[0] - 1)], _dates(shop_date))
-        out[:, 38:42] = dates[:, :4]
-        out[:, 42:52] = _recency(days_since_prev_basket, history_length)
-        out[:, 52:64] = dates[:, 4:]
-        return out
-
-
 # ---------------------------------------------------------------- T4 price features [S, 64]
 
 PRICE_FLOOR, PRICE_CAP = 0.01, 1e5  # log prices are taken of prices clipped to this range
@@ -252,54 +223,10 @@ def _logp(x: np.ndarray, present: np.ndarray) -> np.ndarray:
     return np.where(present, np.log(np.clip(np.where(present, x, 1.0), PRICE_FLOOR, PRICE_CAP)), 0.0)
 
 
-UNIT_COLUMNS = np.array([*range(24), 24, 25, 33, 37, 38, 39])  # T4 columns that depend on the unit price only
-
-
-def _unit_price_features(p: np.ndarray, hp: np.ndarray) -> np.ndarray:
-    """[30, n] feature-major: the T4 columns UNIT_COLUMNS of unit prices p [n] float64 (hp = present)."""
-    lp = _logp(p, hp)
-    ps = np.where(hp, np.minimum(np.where(hp, p, 0.0), PRICE_CAP), 0.0)
-    out = np.empty((UNIT_COLUMNS.size, p.shape[0]), dtype=np.float32)
-    ang = FOURIER_FREQS[:, None] * lp[None, :]
-    out[0:24:2] = np.sin(ang)
-    out[1:24:2] = np.cos(ang)
-    if not hp.all():
-        out[:24, ~hp] = 0.0
-    out[24] = lp / _LOG_SCALE
-    out[25] = np.log1p(np.minimum(ps, PRICE_CAP)) / _LOG_SCALE
-    out[26] = ~hp
-    out[27] = hp & (ps == 0)
-    out[28] = hp & (((ps > 0) & (ps < PRICE_FLOOR)) | (ps > PRICE_CAP))
-    out[29] = (lp / _LOG_SCALE) ** 2
-    return out
-
-
-class UnitPriceTable:
-    """_unit_price_features of every whole-cent price 0.00 .. (n_cents-1)/100 as float32 holds it, looked
-    up by bit pattern (other prices are computed directly): 24 of T4's 64 columns are sines and
-    cosines of the unit price, and prices repeat (the real sample: all unit prices whole cents)."""
-
-    def __init__(self, n_cents: int = 20_000):
-        self.keys = (np.arange(n_cents) / 100).astype(np.float32).astype(np.float64)
-        self.table = np.ascontiguousarray(_unit_price_features(self.keys, _present(self.keys)).T)  # [n_cents, 30]
-
-    def lookup(self, p: np.ndarray, hp: np.ndarray) -> np.ndarray:
-        """[n, 30] rows of _unit_price_features(p, hp).T, bit-identical."""
-        k = np.rint(np.where(hp & (p < (self.keys.size - 1) / 100), p, 0.0) * 100).astype(np.int64)
-        hit = self.keys.view(np.int64)[k] == p.view(np.int64)
-        out = self.table[k]
-        if not hit.all():
-            miss = np.flatnonzero(~hit)
-            out[miss] = _unit_price_features(p[miss], hp[miss]).T
-        return out
-
-
 def price_features(
     unit_price: np.ndarray, base_price: np.ndarray, prior_price: np.ndarray, category_avg_price: np.ndarray,
-    out: np.ndarray | None = None, rows: np.ndarray | None = None, unit_table: UnitPriceTable | None = None,
 ) -> np.ndarray:
-    """T4 [n, 64] per item, written into out[rows] when `out` is given (out [T, 64] float32; rows [n]
-    int, default all of out); unit_table looks up the unit-price-only columns (identical bits).
+    """T4 [n, 64] per item.
     lp = log(clip(price, 0.01, 1e5)); ratios use prices clipped to [0.01, 1e5] (unit price to [0, 1e5]);
     every feature of a missing input is 0 except its flag.
 
@@ -357,11 +284,18 @@ def price_features(
     f[62] = np.where(hv & np.isfinite(qs), np.clip(ps / qs - 1, -1, 1), 0)
     f[63] = ~hv
 
-    f[UNIT_COLUMNS] = unit_table.lookup(p, hp).T if unit_table is not None else _unit_price_features(p, hp)
-    if out is None:
-        return np.ascontiguousarray(f.T)
-    out[rows] = f.T
-    return out
+    ang = FOURIER_FREQS[:, None] * lp[None, :]
+    f[0:24:2] = np.sin(ang)
+    f[1:24:2] = np.cos(ang)
+    if not hp.all():
+        f[:24, ~hp] = 0.0
+    f[24] = lp / _LOG_SCALE
+    f[25] = np.log1p(np.minimum(ps, PRICE_CAP)) / _LOG_SCALE
+    f[33] = ~hp
+    f[37] = hp & (ps == 0)
+    f[38] = hp & (((ps > 0) & (ps < PRICE_FLOOR)) | (ps > PRICE_CAP))
+    f[39] = (lp / _LOG_SCALE) ** 2
+    return np.ascontiguousarray(f.T)
 
 
 # ---------------------------------------------------------------- T5 store context [96]

@@ -1,0 +1,152 @@
+"""CompactBatch: what the loader hands to the training step — ids and per-position scalars only.
+
+One flat byte buffer holds every field at an 8-byte aligned offset; the fields and their sizes are
+a function of the batch's CompactMeta (a few ints), so moving a batch to a device, pinning it or
+sending it between processes is one buffer. BatchEncoder (data/encoder.py) builds the
+WorldModelBatch (T1–T6, masks, labels, history) from it with torch ops on the training device.
+
+Bytes at B = 64: 49 per basket + 18 per item (20 when the vocabulary exceeds 32,767 ids) + 4 per
+masked item (8 above 32,767 items) — 12 KiB for the real sample's mean basket of 6.5 items,
+≤ 64 KiB for 64 baskets of 50 items each with up to 500 of their items masked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+ALIGN = 8
+
+
+@dataclass(frozen=True)
+class CompactMeta:
+    """The shape of one compact batch (host-side ints: the encoder needs no device sync)."""
+
+    B: int  # baskets
+    S: int  # positions of the dense [B, S] tensors (>= the longest basket; the bucket's edge with fixed shapes)
+    M: int  # masked slots per basket of [B, M] (>= the most masked items of a basket, >= 1)
+    N: int  # items of all baskets (the flat lists)
+    K: int  # masked items of all baskets
+    X: int  # purchase-history events of the baskets' customers (the encoder's as-of lookup reads them)
+    wide_ids: bool  # product ids as int32 (else int16: vocabularies of at most 32,767 ids)
+    wide_items: bool  # masked item indices as int32 (else int16: at most 32,767 items)
+    auxiliary: bool  # auxiliary labels present (auxiliary tasks on)
+    hide_masked_prices: bool  # T4 zero at the masked items (masking.mask_price with masking on)
+
+
+BASKET_INTS = ("customer_idx", "store_idx", "week", "shop_week", "shop_date", "shop_weekday", "shop_hour",
+               "history_length", "seq_len")  # the rows of the `baskets` block
+PRICES = ("unit_price", "base_price", "prior_price", "category_avg_price")  # the rows of the `prices` block
+
+
+def _fields(m: CompactMeta) -> tuple[tuple[str, torch.dtype, tuple[int, ...]], ...]:
+    """(name, dtype, shape) of every block of the buffer, in order."""
+    ids = torch.int32 if m.wide_ids else torch.int16
+    items = torch.int32 if m.wide_items else torch.int16
+    return (
+        ("basket_id", torch.int64, (m.B,)),
+        ("baskets", torch.int32, (len(BASKET_INTS), m.B)),  # BASKET_INTS; shop_date in days since 1970-01-01,
+        #                                                    seq_len = items of the basket (after max_seq_len)
+        ("days_since_prev_basket", torch.float32, (m.B,)),  # NaN = NULL
+        ("codes", torch.int8, (m.B, 4)),  # class ids of codes.AUXILIARY_CODES, -1 = unknown
+        ("trip_hidden", torch.bool, (m.B,)),  # T6 zeroed and the auxiliary labels active
+        ("product_ids", ids, (m.N,)),  # input ids after masking, basket after basket
+        ("prices", torch.float32, (len(PRICES), m.N)),  # PRICES of each item, NaN = NULL
+        ("masked_item", items, (m.K,)),  # flat item index of each masked item, ascending
+        ("masked_target", ids, (m.K,)),  # its true product id
+    )
+
+
+_ITEMSIZE = {torch.int64: 8, torch.int32: 4, torch.float32: 4, torch.int16: 2, torch.int8: 1, torch.bool: 1}
+_NUMPY = {torch.int64: np.int64, torch.int32: np.int32, torch.float32: np.float32, torch.int16: np.int16,
+          torch.int8: np.int8, torch.bool: np.bool_}
+
+
+def layout(m: CompactMeta) -> tuple[dict[str, tuple[int, torch.dtype, tuple[int, ...]]], int]:
+    """(name -> (byte offset, dtype, shape), total bytes) of a batch's buffer."""
+    out, at = {}, 0
+    for name, dtype, shape in _fields(m):
+        out[name] = (at, dtype, shape)
+        at += -(-math.prod(shape) * _ITEMSIZE[dtype] // ALIGN) * ALIGN
+    return out, at
+
+
+def field_arrays(buffer, m: CompactMeta) -> dict:
+    """name -> view of each block in `buffer` (a torch uint8 tensor or a numpy uint8 array)."""
+    fields, _ = layout(m)
+    out = {}
+    for name, (at, dtype, shape) in fields.items():
+        part = buffer[at:at + math.prod(shape) * _ITEMSIZE[dtype]]
+        if isinstance(buffer, torch.Tensor):
+            out[name] = part.view(dtype).view(shape)
+        else:
+            out[name] = part.view(_NUMPY[dtype]).reshape(shape)
+    return out
+
+
+class CompactBatch:
+    """A batch as one uint8 buffer [nbytes] + its CompactMeta; fields are views (`batch.seq_len`)."""
+
+    def __init__(self, data: torch.Tensor, meta: CompactMeta):
+        self.data = data
+        self.meta = meta
+        self._views: dict[str, torch.Tensor] | None = None
+
+    def __getattr__(self, name: str) -> torch.Tensor:
+        """A block of the buffer, or one row of the `baskets` / `prices` blocks (`batch.seq_len`)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._views is None:
+            self._views = field_arrays(self.data, self.meta)
+        if name in self._views:
+            return self._views[name]
+        if name in BASKET_INTS:
+            return self._views["baskets"][BASKET_INTS.index(name)]
+        if name in PRICES:
+            return self._views["prices"][PRICES.index(name)]
+        raise AttributeError(name)
+
+    @property
+    def batch_size(self) -> int:
+        return self.meta.B
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.data.numel())
+
+    @property
+    def device(self) -> torch.device:
+        return self.data.device
+
+    def to(self, device, non_blocking: bool = True) -> CompactBatch:
+        """The batch on `device`: one copy of the buffer (asynchronous from pinned memory)."""
+        return CompactBatch(self.data.to(device, non_blocking=non_blocking), self.meta)
+
+    def pin_memory(self) -> CompactBatch:
+        return CompactBatch(self.data.pin_memory(), self.meta)
+
+    def __getstate__(self):
+        return {"data": self.data, "meta": self.meta}
+
+    def __setstate__(self, state):
+        self.__init__(state["data"], state["meta"])
+
+
+def pack(batches: list[CompactBatch]) -> tuple[torch.Tensor, tuple[CompactMeta, ...]]:
+    """Several batches as one buffer and their metas: a DataLoader worker hands over one
+    shared-memory tensor per message instead of one per batch."""
+    return torch.cat([b.data for b in batches]), tuple(b.meta for b in batches)
+
+
+def unpack(packed: tuple[torch.Tensor, tuple[CompactMeta, ...]]) -> list[CompactBatch]:
+    """Inverse of pack: views into the packed buffer (pinned when it is)."""
+    data, metas = packed
+    out, at = [], 0
+    for m in metas:
+        n = layout(m)[1]
+        out.append(CompactBatch(data[at:at + n], m))
+        at += n
+    return out

@@ -1,0 +1,370 @@
+"""T1–T6 as torch functions of compact-batch fields and tensor-cache tables, on any device.
+
+Pure and vectorised over a batch; no function reads a value back to the host, so a CUDA step
+never waits on them. Every output is float32 and finite for any input (NULL arrives as NaN or -1).
+Arithmetic that feeds a threshold or a sine runs in float64, as the reference numpy encoders in
+tests/oracle_encoders.py do; results agree with them within 1e-6 (tests/test_data_encoders.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from retail_sim.data.codes import TRIP_BLOCKS
+from retail_sim.widths import CUSTOMER_DIM, PRICE_DIM, SEGMENT_DIM
+
+F64 = torch.float64
+
+# ---------------------------------------------------------------- T1 customer context [192]
+
+WEEK_KEY = 1 << 16  # customer-state key = customer_idx * WEEK_KEY + week (cache/customer_state.py)
+
+
+def cold_start_weight(n_baskets: torch.Tensor, cold_start_k: float) -> torch.Tensor:
+    """[B] float32 weight of the customer's own state: n_baskets / k capped at 1 (0 = segment prior only)."""
+    if cold_start_k <= 0:
+        return (n_baskets > 0).float()
+    k = torch.tensor(cold_start_k, dtype=torch.float32, device=n_baskets.device)
+    return (n_baskets.float() / k).clamp(0.0, 1.0)
+
+
+def customer_context(customer_idx: torch.Tensor, week: torch.Tensor, t: dict[str, torch.Tensor],
+                     cold_start_k: float) -> torch.Tensor:
+    """T1 [B, 192] = segment 64 ‖ history 96 ‖ affinity 32.
+
+    segment  [0:64]   segment_embeddings[s], s = customer_segment[customer_idx]
+                      (anonymous and out-of-vocab customers -> row 0's segment)
+    history  [64:160] w * state[:96]  + (1 - w) * segment_prior[s, :96]
+    affinity [160:192] w * state[96:] + (1 - w) * segment_prior[s, 96:]
+    state, n = the customer's row for `week` in customer_state (as of the start of the week, from
+    earlier weeks; zeros and 0 without a row or for anonymous customers), w = cold_start_weight(n).
+    """
+    idx = customer_idx.long()
+    idx = torch.where((idx >= 0) & (idx < t["customer_segment"].shape[0]), idx, 0)
+    segment = t["customer_segment"].index_select(0, idx).long()
+    keys = t["customer_state_keys"]
+    prior = t["segment_prior"].index_select(0, segment)
+    if keys.shape[0] == 0:  # no customer has an earlier basket
+        blend = (1.0 - cold_start_weight(torch.zeros_like(idx), cold_start_k)[:, None]) * prior
+    else:
+        key = idx * WEEK_KEY + week.long()
+        pos = torch.searchsorted(keys, key).clamp(max=keys.shape[0] - 1)
+        found = (keys.index_select(0, pos) == key) & (idx > 0)
+        state = t["customer_state"].index_select(0, pos).masked_fill(~found[:, None], 0.0)
+        n = t["customer_state_n_baskets"].index_select(0, pos).masked_fill(~found, 0)
+        w = cold_start_weight(n, cold_start_k)[:, None]
+        blend = w * state + (1.0 - w) * prior
+    return torch.cat([t["segment_embeddings"].index_select(0, segment), blend], dim=1)
+
+
+assert CUSTOMER_DIM == SEGMENT_DIM + 128
+
+
+# ---------------------------------------------------------------- T2 product embeddings [S, 256]
+# T2 = product_embeddings[input id] + positional_encodings[position] at real positions, zeros at
+# PAD: data/encoder.py gathers it straight into the [B, S, 256] tensor.
+
+
+# ---------------------------------------------------------------- T3 temporal context [64]
+
+HOUR_BANDS = (0, 9, 12, 14, 17, 19, 21)  # early, morning, lunch, afternoon, after work, evening, late
+RECENCY_BANDS = (0, 1, 4, 8, 15, 31)  # days: same day, 1–3, 4–7, 8–14, 15–30, 31+
+LAST_TABLE_DAY = 47_482  # 2100-01-01 as days since 1970-01-01: T3's date table covers [1970, 2100)
+
+
+def _onehot(values: torch.Tensor, n: int, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """[B, n] float64 one-hot of integer values in [0, n); others (and ~valid) all zero."""
+    v = values.long()
+    ok = (v >= 0) & (v < n)
+    if valid is not None:
+        ok = ok & valid
+    return (torch.arange(n, device=v.device)[None, :] == torch.where(ok, v, -1)[:, None]).to(F64)
+
+
+def _band(values: torch.Tensor, edges: tuple[int, ...], valid: torch.Tensor) -> torch.Tensor:
+    """[B, len(edges)] one-hot of the band [edges[i], edges[i+1]) that holds each value."""
+    e = torch.tensor(edges, dtype=values.dtype, device=values.device)
+    return _onehot(torch.searchsorted(e, values, right=True) - 1, len(edges), valid)
+
+
+def week_of_year(shop_week: torch.Tensor, weeks_per_year: int) -> torch.Tensor:
+    """[B, 12] T3[0:12): sin, cos of 2πk(ww-1)/weeks_per_year, k = 1..6, ww = shop_week % 100."""
+    ww = (shop_week.long() % 100 - 1).to(F64)
+    k = torch.arange(1, 7, device=ww.device)
+    ang = 2 * math.pi * ww[:, None] * k[None, :] / weeks_per_year
+    return torch.stack([torch.sin(ang), torch.cos(ang)], dim=2).reshape(-1, 12)
+
+
+def weekday(shop_weekday: torch.Tensor) -> torch.Tensor:
+    """[B, 10] T3[12:22): sin, cos of 2π(weekday-1)/7, one-hot (1 = Sunday .. 7), weekend."""
+    wd = shop_weekday.long()
+    ok = (wd >= 1) & (wd <= 7)
+    a = 2 * math.pi * (wd - 1).to(F64) / 7
+    return torch.cat([
+        torch.stack([torch.where(ok, torch.sin(a), 0), torch.where(ok, torch.cos(a), 0)], dim=1),
+        _onehot(wd - 1, 7), ((wd == 1) | (wd == 7)).to(F64)[:, None],
+    ], dim=1)
+
+
+def hour(shop_hour: torch.Tensor) -> torch.Tensor:
+    """[B, 12] T3[22:34): sin, cos of 2πh/24 and 4πh/24, h/23, hour-band one-hot."""
+    h = shop_hour.long()
+    ok = (h >= 0) & (h <= 23)
+    hf = h.to(F64)  # int / float promotes to float32 in torch: the arithmetic stays in float64
+    a = 2 * math.pi * hf / 24
+    cyc = torch.stack([torch.sin(a), torch.cos(a), torch.sin(2 * a), torch.cos(2 * a), hf / 23], dim=1)
+    return torch.cat([torch.where(ok[:, None], cyc, 0), _band(h, HOUR_BANDS, ok)], dim=1)
+
+
+def trend(week: torch.Tensor, first_week: int, last_week: int) -> torch.Tensor:
+    """[B, 4] T3[34:38): t, t², sin πt, cos πt of t = (week - first_week)/(last_week - first_week) in [0, 1]."""
+    t = ((week.to(F64) - first_week) / max(last_week - first_week, 1)).clamp(0, 1)
+    return torch.stack([t, t * t, torch.sin(math.pi * t), torch.cos(math.pi * t)], dim=1)
+
+
+def recency(days_since_prev_basket: torch.Tensor, history_length: torch.Tensor) -> torch.Tensor:
+    """[B, 10] T3[42:52): missing flag, log1p(days)/log1p(365) (<= 2), exp(-days/7), recency band
+    one-hot, log1p(history_length)/log1p(100) (<= 3)."""
+    gap = days_since_prev_basket.to(F64)
+    known = torch.isfinite(gap) & (gap >= 0)
+    g = torch.where(known, gap, 0.0)
+    hist = history_length.to(F64).clamp(0, 1e6)
+    return torch.cat([
+        torch.stack([(~known).to(F64), torch.where(known, (torch.log1p(g) / math.log1p(365)).clamp(max=2.0), 0),
+                     torch.where(known, torch.exp(-g / 7), 0)], dim=1),
+        _band(g, RECENCY_BANDS, known),
+        (torch.log1p(hist) / math.log1p(100)).clamp(max=3.0)[:, None],
+    ], dim=1)
+
+
+def civil_from_days(days: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(year, month 1..12, day 1..31) of int64 days since 1970-01-01 (proleptic Gregorian;
+    H. Hinnant's civil_from_days)."""
+    z = days + 719_468
+    era = torch.div(z, 146_097, rounding_mode="floor")
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = torch.where(mp < 10, mp + 3, mp - 9)
+    return yoe + era * 400 + (month <= 2).long(), month, day
+
+
+def days_from_civil(year: torch.Tensor, month: torch.Tensor | int, day: torch.Tensor | int) -> torch.Tensor:
+    """int64 days since 1970-01-01 of (year, month, day) (H. Hinnant's days_from_civil)."""
+    month = torch.as_tensor(month, device=year.device)
+    y = year - (month <= 2).long()
+    era = torch.div(y, 400, rounding_mode="floor")
+    yoe = y - era * 400
+    doy = (153 * torch.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
+    return era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
+
+
+def easter_sunday(year: torch.Tensor) -> torch.Tensor:
+    """Gregorian Easter Sunday of each year (anonymous Gregorian algorithm) as days since 1970-01-01."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = b // 4, b % 4
+    g = (b - (b + 8) // 25 + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = c // 4, c % 4
+    l = (32 + 2 * e + 2 * i - h - k) % 7  # noqa: E741
+    m = (a + 11 * h + 22 * l) // 451
+    month = (h + l - 7 * m + 114) // 31
+    day = (h + l - 7 * m + 114) % 31 + 1
+    return days_from_civil(year, month, day)
+
+
+def _holiday(d: torch.Tensor, this_year: torch.Tensor, prev_year: torch.Tensor, next_year: torch.Tensor) -> torch.Tensor:
+    """[B, 6] distance to a yearly holiday: until/365, since/365, exp(-until/7), exp(-since/7),
+    flag 1–14 days before, flag 0–6 days after (day itself included)."""
+    nxt = torch.where(d <= this_year, this_year, next_year)
+    last = torch.where(d >= this_year, this_year, prev_year)
+    until, since = (nxt - d).to(F64), (d - last).to(F64)
+    return torch.stack([until / 365, since / 365, torch.exp(-until / 7), torch.exp(-since / 7),
+                        ((until >= 1) & (until <= 14)).to(F64), ((since >= 0) & (since <= 6)).to(F64)], dim=1)
+
+
+def dates(days: torch.Tensor) -> torch.Tensor:
+    """[B, 16] float64 = T3[38:42) ‖ T3[52:64) of int64 days since 1970-01-01: day-of-year sin, cos
+    (2π doy/365.25), day-of-month sin, cos (2π(dom-1)/31); Christmas (25 Dec) and Easter Sunday:
+    until/365, since/365, exp(-until/7), exp(-since/7), 1–14 days before, 0–6 after."""
+    year, _, day = civil_from_days(days)
+    doy = (days - days_from_civil(year, 1, 1)).to(F64)
+    dom = (day - 1).to(F64)
+    cal = torch.stack([torch.sin(2 * math.pi * doy / 365.25), torch.cos(2 * math.pi * doy / 365.25),
+                       torch.sin(2 * math.pi * dom / 31), torch.cos(2 * math.pi * dom / 31)], dim=1)
+    xmas = _holiday(days, days_from_civil(year, 12, 25), days_from_civil(year - 1, 12, 25),
+                    days_from_civil(year + 1, 12, 25))
+    easter = _holiday(days, easter_sunday(year), easter_sunday(year - 1), easter_sunday(year + 1))
+    return torch.cat([cal, xmas, easter], dim=1)
+
+
+def calendar_tables(weeks_per_year: int) -> dict[str, torch.Tensor]:
+    """The T3 parts that depend on one small integer, as float32 tables built once by the functions
+    above: week_of_year [100, 12] by shop_week % 100, weekday [10, 10] by weekday + 1 (-1..8),
+    hour [26, 12] by hour + 1 (-1..24), date [LAST_TABLE_DAY, 16] by days since 1970-01-01."""
+    return {
+        "week_of_year_table": week_of_year(torch.arange(100), weeks_per_year).float(),
+        "weekday_table": weekday(torch.arange(-1, 9)).float(),
+        "hour_table": hour(torch.arange(-1, 25)).float(),
+        "date_table": dates(torch.arange(LAST_TABLE_DAY)).float(),
+    }
+
+
+def temporal_context(shop_week, week, shop_date, shop_weekday, shop_hour, days_since_prev_basket, history_length,
+                     t: dict[str, torch.Tensor], *, first_week: int, last_week: int) -> torch.Tensor:
+    """T3 [B, 64] (shop_date: days since 1970-01-01; days_since_prev_basket NaN when NULL).
+
+    [0:12)  fiscal week-of-year ww = shop_week % 100: sin, cos of 2πk(ww-1)/52 for k = 1..6
+    [12:14) weekday sin, cos of 2π(weekday-1)/7      [14:21) weekday one-hot (1 = Sunday .. 7)
+    [21]    weekend (Saturday or Sunday)
+    [22:24) hour sin, cos of 2πh/24   [24:26) sin, cos of 4πh/24   [26] h/23
+    [27:34) hour band one-hot: <9, 9–11, 12–13, 14–16, 17–18, 19–20, 21+
+    [34:38) trend t = (week-first_week)/(last_week-first_week) in [0,1]: t, t², sin πt, cos πt
+    [38:42) day-of-year sin, cos (2π doy/365.25); day-of-month sin, cos (2π(dom-1)/31)
+    [42]    recency missing (no earlier basket)   [43] log1p(days)/log1p(365)   [44] exp(-days/7)
+    [45:51) recency band one-hot: 0, 1–3, 4–7, 8–14, 15–30, 31+ days
+    [51]    log1p(history_length)/log1p(100)
+    [52:58) Christmas (25 Dec): until/365, since/365, exp(-until/7), exp(-since/7), 1–14 days before, 0–6 after
+    [58:64) Easter Sunday: the same six
+    Weekday, hour and date parts are looked up in calendar_tables; dates outside 1970..2099 read
+    the table's nearest end.
+    """
+    d = t["date_table"].index_select(0, shop_date.long().clamp(0, LAST_TABLE_DAY - 1))
+    return torch.cat([
+        t["week_of_year_table"].index_select(0, shop_week.long() % 100),
+        t["weekday_table"].index_select(0, shop_weekday.long().clamp(-1, 8) + 1),
+        t["hour_table"].index_select(0, shop_hour.long().clamp(-1, 24) + 1),
+        trend(week, first_week, last_week).float(),
+        d[:, :4],
+        recency(days_since_prev_basket, history_length).float(),
+        d[:, 4:],
+    ], dim=1)
+
+
+# ---------------------------------------------------------------- T4 price features [S, 64]
+
+PRICE_FLOOR, PRICE_CAP = 0.01, 1e5  # log prices are taken of prices clipped to this range
+FOURIER_FREQS = tuple(2.0 ** (k / 2 - 2) for k in range(12))  # 0.25 .. 11.3 radians per unit of log price
+_LOG_SCALE = 5.0
+_RELATIVE_BANDS = (-math.inf, -0.5, -0.1, 0.1 + 1e-12, 0.5 + 1e-12)
+
+
+def price_features(prices: torch.Tensor) -> torch.Tensor:
+    """T4 [n, 64] float32 of prices [4, n] = (unit, base, prior, category average) of each item (NaN =
+    NULL). lp = log(clip(price, 0.01, 1e5)); ratios use prices clipped to [0.01, 1e5] (unit price to
+    [0, 1e5]); every feature of a missing input is 0 except its flag.
+
+    Fourier [0:24)   sin, cos of f_k·lp(unit), f_k = 2^(k/2-2), k = 0..11 (interleaved sin, cos)
+    Log-price [24:40): lp(unit)/5, log1p(unit)/5, lp(base)/5, lp(prior)/5, lp(category avg)/5,
+                     discount depth clip(1 - unit/base, 0, 1), promo flag unit < 0.95·base,
+                     above-base flag unit > 1.05·base, clip(lp(base)-lp(unit), ±3)/3,
+                     missing flags unit, base, prior, category avg, zero-price flag,
+                     clipped flag (outside [0.01, 1e5], zero excluded), (lp(unit)/5)²
+    Relative [40:56) r = clip(lp(unit) - lp(cat), ±3): r/3, tanh r, tanh 3r, (r/3)², |r|/3,
+                     band one-hot r < -0.5, [-0.5,-0.1), [-0.1,0.1], (0.1,0.5], > 0.5,
+                     clip(unit/cat, 0, 5)/5, rb/3 and tanh 3rb with rb = clip(lp(base)-lp(cat), ±3),
+                     sin(πr/3), cos(πr/3), missing flag (unit or category avg)
+    Velocity [56:64) v = clip(lp(unit) - lp(prior), ±3): v/3, tanh 5v, up flag v > 0.02,
+                     down flag v < -0.02, unchanged flag, |v|/3, clip(unit/prior - 1, ±1), missing flag
+    """
+    x = prices.to(F64)  # [4, n]: feature-major, every row below is one contiguous vector
+    n = x.shape[1]
+    present = torch.isfinite(x) & (x >= 0)
+    logs = torch.log(torch.where(present, x, 1.0).clamp(PRICE_FLOOR, PRICE_CAP)).masked_fill(~present, 0.0)
+    p, b, q, c = x
+    hp, hb, hq, hc = present
+    lp, lb, lq, lc = logs
+    ps = torch.where(hp, p.clamp(max=PRICE_CAP), 0.0)  # prices in ratios are clipped
+    f = torch.empty(PRICE_DIM, n, dtype=F64, device=x.device)
+
+    ang = torch.tensor(FOURIER_FREQS, dtype=F64, device=x.device)[:, None] * lp[None, :]  # [12, n]
+    f[0:24].view(12, 2, n).copy_(torch.stack([torch.sin(ang), torch.cos(ang)], dim=1).masked_fill(~hp, 0.0))
+
+    hpb = hp & hb & (torch.where(hb, b, 0.0) > 0)
+    bs = torch.where(hpb, torch.where(hpb, b, 1.0).clamp(PRICE_FLOOR, PRICE_CAP), 1.0)
+    scaled = logs / _LOG_SCALE  # lp, lb, lq, lc over 5
+    f[24] = scaled[0]
+    f[25] = torch.log1p(ps) / _LOG_SCALE
+    f[26:29] = scaled[1:]
+    f[29] = torch.where(hpb, (1 - ps / bs).clamp(0, 1), 0.0)
+    f[30] = hpb & (ps < 0.95 * bs)
+    f[31] = hpb & (ps > 1.05 * bs)
+    # the four clipped log ratios, 0 where an input is missing: base/unit, unit/cat (r), base/cat (rb), unit/prior (v)
+    ratios = torch.stack([lb - lp, lp - lc, lb - lc, lp - lq]).clamp(-3, 3)
+    ratios.masked_fill_(~torch.stack([hp & hb, hp & hc, hb & hc, hp & hq]), 0.0)
+    r, rb, v = ratios[1], ratios[2], ratios[3]
+    thirds = ratios / 3
+    f[32] = thirds[0]
+    f[33:37] = ~present
+    f[37] = hp & (ps == 0)
+    f[38] = hp & (((ps > 0) & (ps < PRICE_FLOOR)) | (ps > PRICE_CAP))
+    f[39] = scaled[0] ** 2
+
+    hr = hp & hc
+    cs = torch.where(hr & (torch.where(hc, c, 0.0) > 0), torch.where(hc, c, 1.0).clamp(PRICE_FLOOR, PRICE_CAP),
+                     math.inf)
+    tanhs = torch.tanh(torch.stack([r, 3 * r, 3 * rb, 5 * v]))
+    f[40] = thirds[1]
+    f[41:43] = tanhs[:2]
+    f[43] = thirds[1] ** 2
+    f[44] = thirds[1].abs()
+    edges = torch.tensor([*_RELATIVE_BANDS, math.inf], dtype=F64, device=x.device)[:, None]
+    f[45:50] = (r >= edges[:-1]) & (r < edges[1:]) & hr  # band i: [edge i, edge i+1)
+    f[50] = (ps / cs).clamp(0, 5) / 5
+    f[51] = thirds[2]
+    f[52] = tanhs[2]
+    angle = math.pi * r / 3
+    f[53] = torch.where(hr, torch.sin(angle), 0.0)
+    f[54] = torch.where(hr, torch.cos(angle), 0.0)
+    f[55] = ~hr
+
+    hv = hp & hq
+    qs = torch.where(hv & (torch.where(hq, q, 0.0) > 0), torch.where(hq, q, 1.0).clamp(PRICE_FLOOR, PRICE_CAP),
+                     math.inf)
+    f[56] = thirds[3]
+    f[57] = tanhs[3]
+    f[58] = hv & (v > 0.02)
+    f[59] = hv & (v < -0.02)
+    f[60] = hv & (v.abs() <= 0.02)
+    f[61] = thirds[3].abs()
+    f[62] = torch.where(hv & torch.isfinite(qs), (ps / qs - 1).clamp(-1, 1), 0.0)
+    f[63] = ~hv
+    return torch.empty(n, PRICE_DIM, device=x.device).copy_(f.T)
+
+
+# ---------------------------------------------------------------- T5 store context [96]
+
+
+def store_context(store_idx: torch.Tensor, store_embeddings: torch.Tensor) -> torch.Tensor:
+    """T5 [B, 96] = store_embeddings[store_idx]; unknown or out-of-range -> row 0 (mean store)."""
+    idx = store_idx.long()
+    return store_embeddings.index_select(0, torch.where((idx >= 0) & (idx < store_embeddings.shape[0]), idx, 0))
+
+
+# ---------------------------------------------------------------- T6 trip context [48]
+
+TRIP_STARTS = tuple(sum(w for _, w in TRIP_BLOCKS[:j]) for j in range(len(TRIP_BLOCKS)))
+TRIP_WIDTH = sum(w for _, w in TRIP_BLOCKS)  # 48
+
+
+def trip_context(codes: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """T6 [B, 48] from class codes [B, 4] (order of codes.AUXILIARY_CODES; -1 = unknown):
+    mission type one-hot in [0:16), dominant mission [16:32), price sensitivity [32:40),
+    basket size [40:48); unknown or hidden (~visible) baskets -> zeros."""
+    c = codes.long()
+    widths = torch.tensor([w for _, w in TRIP_BLOCKS], device=c.device)
+    starts = torch.tensor(TRIP_STARTS, device=c.device)
+    ok = (c >= 0) & (c < widths) & visible[:, None]
+    out = torch.zeros(c.shape[0], TRIP_WIDTH + 1, device=c.device)  # column TRIP_WIDTH takes the rest
+    out.scatter_(1, torch.where(ok, starts + c, TRIP_WIDTH), 1.0)
+    return out[:, :TRIP_WIDTH]
+
+
+def auxiliary_labels(codes: torch.Tensor, active: torch.Tensor, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """name -> [B] int64 class id where active and known, else -100."""
+    c = codes.long()
+    return {name: torch.where(active & (c[:, j] >= 0), c[:, j], -100) for j, name in enumerate(names)}

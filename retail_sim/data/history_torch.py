@@ -1,0 +1,81 @@
+"""The purchase-history lookup of data/history.py as torch ops, for the training device.
+
+Same rule (numpy version and its tests: data/history.py, tests/test_history.py): for a basket of
+customer c at hour t, per product of c the event with event_ts < t <= event_next_ts; the top k by
+cum_decay (float64), then cum_baskets, then product; five features. The events of the batch's
+customers (X, known on the host: assemble.history_events) are laid out without reading anything
+back; keeping the as-of ones is the one step whose size depends on the data (on CUDA a
+synchronisation per batch; sorting all X events instead costs 6-7x more work: X/Q measured 6.4 on
+the real sample, 6.9 on 50M synthetic rows).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from retail_sim.data.history import HOURS_PER_WEEK, N_FEATURES
+
+INDEX_BUFFERS = ("customer_events", "event_product", "event_ts", "event_next_ts", "cum_baskets", "cum_decay")
+
+
+def history_topk(t: dict[str, torch.Tensor], decay: float, short_decay: float, customer_idx: torch.Tensor,
+                 shop_ts: torch.Tensor, history_length: torch.Tensor, k: int, n_events: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(history_ids [B, k] int64, PAD 0 after the last product; history_features [B, k, 5] float32,
+    zeros at PAD) of baskets (customer_idx, shop_ts hours since the calendar origin,
+    history_length [B]). t: the HistoryIndex arrays as tensors (INDEX_BUFFERS); n_events: the
+    events of the baskets' customers (assemble.history_events summed)."""
+    B = customer_idx.shape[0]
+    dev = customer_idx.device
+    if k == 0 or t["event_product"].shape[0] == 0:  # history off, or an index without events
+        return torch.zeros(B, k, dtype=torch.int64, device=dev), torch.zeros(B, k, N_FEATURES, device=dev)
+    ce = t["customer_events"]
+    c = customer_idx.long()
+    known = (c > 0) & (c <= ce.shape[0] - 2)
+    c = torch.where(known, c, 0)
+    e0 = ce.index_select(0, c)
+    per_row = torch.where(known, ce.index_select(0, c + 1) - e0, 0)
+    row = torch.repeat_interleave(torch.arange(B, device=dev), per_row, output_size=n_events)  # [X]
+    event = (e0 - torch.cumsum(per_row, 0) + per_row).index_select(0, row) + torch.arange(n_events, device=dev)
+    ts = shop_ts.long()
+    t_row = ts.index_select(0, row)
+    ok = (t["event_ts"].index_select(0, event) < t_row) & (t["event_next_ts"].index_select(0, event) >= t_row)
+    event, row = event[ok], row[ok]  # the as-of events: per row, one per product, in product order
+
+    # rank: row ascending, then cum_decay descending, cum_baskets descending, product ascending;
+    # three stable sorts, the last key first (a row's events are in product order already)
+    order = torch.sort(t["cum_baskets"].index_select(0, event), descending=True, stable=True).indices
+    cum = t["cum_decay"].index_select(0, event)  # [Q, 2] float64
+    order = order.index_select(0, torch.sort(cum[:, 0].index_select(0, order), descending=True, stable=True).indices)
+    order = order.index_select(0, torch.sort(row.index_select(0, order), stable=True).indices)
+    row = row.index_select(0, order)
+    per_kept = torch.zeros(B, dtype=torch.int64, device=dev).index_add_(0, row, torch.ones_like(row))
+    rank = torch.arange(row.shape[0], device=dev) - (torch.cumsum(per_kept, 0) - per_kept).index_select(0, row)
+    keep = rank < k
+    slot = (row * k + rank)[keep]
+    chosen = order[keep]
+    ids = torch.zeros(B * k, dtype=torch.int64, device=dev)
+    ids.index_put_((slot,), t["event_product"].index_select(0, event.index_select(0, chosen)).long())
+    feats = torch.zeros(B * k, N_FEATURES, dtype=torch.float32, device=dev)
+    feats.index_put_((slot,), history_features(t, decay, short_decay, event.index_select(0, chosen),
+                                               cum.index_select(0, chosen), ts.index_select(0, row[keep]),
+                                               history_length.index_select(0, row[keep])))
+    return ids.view(B, k), feats.view(B, k, N_FEATURES)
+
+
+def history_features(t: dict[str, torch.Tensor], decay: float, short_decay: float, event: torch.Tensor,
+                     cum_decay: torch.Tensor, shop_ts: torch.Tensor, history_length: torch.Tensor) -> torch.Tensor:
+    """[q, 5] float32 (data/history.py FEATURES) of as-of events [q] (their cum_decay [q, 2]) seen
+    from baskets at hours shop_ts [q] with history_length [q] earlier baskets."""
+    time = shop_ts.double()
+    count = t["cum_baskets"].index_select(0, event).double()
+    last = t["event_ts"].index_select(0, event).double()
+    return torch.stack([
+        torch.log1p(cum_decay[:, 0] * torch.exp(math.log(decay) * time / HOURS_PER_WEEK)),
+        torch.log1p(cum_decay[:, 1] * torch.exp(math.log(short_decay) * time / HOURS_PER_WEEK)),
+        torch.log1p(count),
+        count / torch.maximum(history_length.double(), count),
+        torch.log1p((time - last) / 24.0),
+    ], dim=1).float()
