@@ -430,3 +430,12 @@ def test_user_errors(tmp_path):
     (tmp_path / "y" / "transactions_209901.csv").write_text("x\n")
     with pytest.raises(UserError, match="transactions_209901.csv"):
         generate(apply(Config(), {"synth.customers": 5, "synth.weeks": 1}), tmp_path / "y")
+    # a real file of the name synth would write (issue 11): never overwritten
+    (tmp_path / "z").mkdir()
+    real = tmp_path / "z" / "transactions_200607.csv"
+    real.write_text("real data\n")
+    with pytest.raises(UserError, match=r"transactions_200607.csv: not written by `retail-sim synth`"):
+        generate(apply(Config(), {"synth.customers": 5, "synth.weeks": 1}), tmp_path / "z")
+    assert real.read_text() == "real data\n"
+    generate(apply(Config(), {"synth.customers": 5, "synth.weeks": 1}), tmp_path / "w")
+    generate(apply(Config(), {"synth.customers": 5, "synth.weeks": 1}), tmp_path / "w")  # its own files: replaced
