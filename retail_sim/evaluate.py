@@ -190,7 +190,7 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path | Prepared | None = N
         raise UserError(f"--group-by {group_by}: choose date, hour or week")
     started = time.perf_counter()
     ckpt = load_checkpoint(checkpoint)
-    prep = prepared_of(ckpt, Path(checkpoint), prepared)
+    prep = prepared_of(ckpt, Path(checkpoint), prepared, Path(cfg.paths.prepared))
     prep.require_split(split).require_split("train").require_split("validation")
     run = load_run(cfg, Path(checkpoint), prep, cache, ckpt)
     out = Path(out) if out is not None else run.checkpoint.parent / f"eval_{split}"
@@ -211,14 +211,12 @@ def is_eval_file(name: str) -> bool:
             or (suffix == "png" and stem.startswith("recall10_by_")))
 
 
-def prepared_of(ckpt: dict[str, Any], checkpoint: Path, prepared: Path | Prepared | None) -> Prepared:
-    """The prepared folder to evaluate on: the one given, else the one the checkpoint records; refused
-    when its fingerprint is not the one the checkpoint was trained on."""
+def prepared_of(ckpt: dict[str, Any], checkpoint: Path, prepared: Path | Prepared | None, default: Path) -> Prepared:
+    """The prepared folder to evaluate on: the one given, else the one the checkpoint records, else
+    `default` (paths.prepared; a checkpoint of an older retail-sim records none); refused when its
+    fingerprint is not the one the checkpoint was trained on."""
     if prepared is None:
-        if not ckpt.get("prepared"):
-            raise UserError(f"{checkpoint}: records no prepared folder (written by an older retail-sim) — "
-                            "give --prepared DIR")
-        prepared = Path(ckpt["prepared"])
+        prepared = Path(ckpt["prepared"]) if ckpt.get("prepared") else default
     prep = prepared if isinstance(prepared, Prepared) else Prepared(prepared)
     trained_on = ckpt.get("prepared_fingerprint")
     if trained_on and trained_on != prep.fingerprint:

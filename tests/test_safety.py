@@ -408,6 +408,11 @@ def test_case15_hints_repeat_the_users_folders_and_evaluate_finds_the_checkpoint
                                                 "validation": tiny_samples(10, weeks=(11, 12), seed=4)})
     with pytest.raises(UserError, match=rf"trained on the prepared folder {tiny} .* but {other} has fingerprint"):
         evaluate(tiny_config(), run / "last.pt", other, cache=FakeCache())
+    from retail_sim.evaluate import prepared_of
+
+    assert prepared_of(ckpt, run / "last.pt", None, other).path == Path(ckpt["prepared"])  # the recorded folder first
+    older = {k: v for k, v in ckpt.items() if not k.startswith("prepared")}  # a checkpoint of an older retail-sim
+    assert prepared_of(older, run / "last.pt", None, other).path == other  # paths.prepared
 
 
 def test_case16_tensor_cache_arrays_are_checked_against_its_manifest(cached_sample, tmp_path):
