@@ -219,7 +219,7 @@ def build_batches(rows: BasketRows, sizes, cache, s: Settings, *, epoch: int, ma
     if int(sl.S.max()) > n_pos:
         raise UserError(
             f"baskets of {int(sl.S.max())} items exceed the tensor cache's {n_pos} positions — "
-            "rebuild the cache (`make cache`) or lower max_seq_len"
+            "rebuild the cache (`retail-sim cache --prepared DIR`) or lower max_seq_len"
         )
     slots = encode_slots(rows, sl, cache, s, epoch=epoch, masking=masking, unit_table=unit_table, pool=pool)
     baskets = encode_baskets(rows, cache, s, epoch=epoch, trip=trip, temporal_encoder=temporal_encoder)
