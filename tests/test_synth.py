@@ -164,8 +164,8 @@ def test_world_has_the_real_tree_and_stores():
 # --- files against the real sample -------------------------------------------------------------
 
 def test_file_layout(synth_dir):
-    names = sorted(p.name for p in synth_dir.iterdir())
-    assert names[0] == "time.csv" and len(names) == WEEKS + 1
+    names = sorted(p.name for p in synth_dir.iterdir() if p.name != ".retail-sim-synth")  # synth's mark on its folder
+    assert names[0] == "time.csv" and len(names) == WEEKS + 1 and (synth_dir / ".retail-sim-synth").is_file()
     assert names[1] == "transactions_200607.csv" and names[-1] == "transactions_200819.csv"
     raw = (synth_dir / "transactions_200607.csv").read_bytes()
     assert b"\r" not in raw and raw.endswith(b"\n") and raw.isascii()
