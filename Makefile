@@ -7,6 +7,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 RS      := $(BIN)/retail-sim
 RAW      ?= data/raw
+SYNTH    ?= data/synth
 PREPARED ?= data/prepared
 RUN      ?= runs/demo
 
@@ -23,17 +24,19 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 
 install: $(VENV)/.installed
 
-# the whole path on the built-in synthetic data (about 3 minutes on 2 cores), ending with the metrics table
+# the whole path on the built-in synthetic data (about 3 minutes on 2 cores), ending with the metrics table;
+# the synthetic files go to $(SYNTH), never to $(RAW) where your own LGSR files go; a rerun starts the
+# run over (--overwrite)
 demo: install
-	$(RS) synth --out $(RAW)
-	$(RS) splits --raw $(RAW) --out $(PREPARED)
+	$(RS) synth --out $(SYNTH)
+	$(RS) splits --raw $(SYNTH) --out $(PREPARED)
 	$(RS) cache --prepared $(PREPARED)
 	$(RS) audit --prepared $(PREPARED)
-	$(RS) train --config configs/demo.toml --prepared $(PREPARED) --out $(RUN)
+	$(RS) train --config configs/demo.toml --prepared $(PREPARED) --out $(RUN) --overwrite
 	$(RS) evaluate --config configs/demo.toml --checkpoint $(RUN)/best.pt --prepared $(PREPARED) --split test --group-by week
 
 synth: install
-	$(RS) synth --out $(RAW)
+	$(RS) synth --out $(SYNTH)
 
 splits: install
 	$(RS) splits --raw $(RAW) --out $(PREPARED)
@@ -75,5 +78,5 @@ bench: install
 	$(RS) bench train --prepared $(BENCH_PREPARED) --presets tiny,base --steps 20 --device cpu --cpu-threads 1
 
 clean:
-	rm -rf $(VENV) data/raw data/prepared runs .pytest_cache
+	rm -rf $(VENV) data/synth data/prepared runs .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -2,6 +2,8 @@
 
 Each file in sql/audits/ returns the rows that violate one rule (none = pass). Its first comment
 line `-- check: ...` says what it checks; `-- checked: VIEW` names the view whose rows it checks.
+Before them, `00_file_hashes` hashes every file the manifests list (prepared folder and tensor
+cache) against its recorded blake2b; after them, the quality profile's warnings (exit 0).
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import duckdb
 
 from retail_sim.config import Config
 from retail_sim.errors import UserError
+from retail_sim.integrity import hash_mismatches
+from retail_sim.manifest import MANIFEST
 from retail_sim.prepared import Prepared
+from retail_sim.quality import flag_weeks
 from retail_sim.sqlrun import SQL_DIR, sql_file
 
 AUDIT_DIR = SQL_DIR / "audits"
@@ -48,12 +53,39 @@ def run_audit(con, path: Path) -> AuditResult:
     return AuditResult(path.stem, description, checked, len(rows), rows[:5], time.perf_counter() - start)
 
 
+def file_hashes(prep: Prepared) -> AuditResult:
+    """00_file_hashes: every file of the prepared folder, and of its tensor cache when built, hashes to
+    the blake2b its manifest records (a flipped bit keeps a file's size and row count)."""
+    start = time.perf_counter()
+    records = prep.manifest["files"]
+    problems = hash_mismatches(prep.path, records)
+    checked = len(records)
+    if (prep.cache_dir / MANIFEST).is_file():
+        cache_records = prep.cache_manifest.get("files", {})
+        problems += [f"tensor_cache/{p}" for p in hash_mismatches(prep.cache_dir, cache_records)]
+        checked += len(cache_records)
+    return AuditResult("00_file_hashes", "every file hashes to the blake2b its manifest records",
+                       checked, len(problems), [(p,) for p in problems[:5]], time.perf_counter() - start)
+
+
 def run_audits(prepared: Path, cfg: Config | None = None) -> list[AuditResult]:
-    con = Prepared(prepared).connect(cfg)
+    prep = Prepared(prepared)
+    results = [file_hashes(prep)]
+    con = prep.connect(cfg)
     try:
-        return [run_audit(con, p) for p in sorted(AUDIT_DIR.glob("[0-9]*.sql"))]
+        return results + [run_audit(con, p) for p in sorted(AUDIT_DIR.glob("[0-9]*.sql"))]
     finally:
         con.close()
+
+
+def print_quality(prepared: Path, cfg: Config) -> None:
+    """The quality profile's warnings (quality.flag_weeks with cfg's thresholds), or one line saying none."""
+    weeks = Prepared(prepared).manifest.get("quality", {}).get("weeks", [])
+    lines = flag_weeks(weeks, cfg.quality)
+    for line in lines:
+        print(f"warning: {line}")
+    if weeks and not lines:
+        print(f"quality: {len(weeks)} weeks, none far from the rest in replayed baskets or volume")
 
 
 def print_audits(results: list[AuditResult]) -> None:
@@ -67,25 +99,49 @@ def print_audits(results: list[AuditResult]) -> None:
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
 
 
-def run_sql(file: Path, prepared: Path, cfg: Config | None = None, limit: int = 50) -> None:
-    """Run one SQL file against the prepared views and print its result table."""
+def run_sql(file: Path, prepared: Path, cfg: Config | None = None, limit: int = 50) -> int:
+    """Run every statement of one SQL file against the prepared views, printing each one's result
+    table (at most `limit` rows shown); return the rows of the last statement. A failing statement is
+    a UserError holding DuckDB's full message."""
     path = sql_file(file)
     if not path.is_file():
         raise UserError(f"{file}: no such SQL file")
     con = Prepared(prepared).connect(cfg)
     try:
-        rel = con.execute(path.read_text())
-    except duckdb.Error as exc:
-        raise UserError(f"{path}: {str(exc).splitlines()[0]}") from None
+        try:
+            statements = con.extract_statements(path.read_text())
+        except duckdb.Error as exc:
+            raise UserError(f"{path}: DuckDB cannot parse it:\n{exc}") from None
+        rows = 0
+        for i, statement in enumerate(statements, 1):
+            head = next((line.strip() for line in statement.query.splitlines()
+                         if line.strip() and not line.strip().startswith("--")), "")
+            print(f"-- statement {i} of {len(statements)}: {head[:100]}")
+            try:
+                rel = con.execute(statement.query)
+            except duckdb.Error as exc:
+                raise UserError(f"{path}: statement {i} of {len(statements)} failed:\n{exc}") from None
+            rows = _print_result(rel, limit)
+        return rows
+    finally:
+        con.close()
+
+
+def _print_result(rel, limit: int) -> int:
+    """Print the first `limit` rows of a result as a table; return its row count (0: no result)."""
     if rel.description is None:
         print("(no result)")
-        return
+        return 0
     names = [d[0] for d in rel.description]
     rows = rel.fetchmany(limit + 1)
+    total = len(rows)
+    while batch := rel.fetchmany(10_000):
+        total += len(batch)
     cells = [[str(v) for v in row] for row in rows[:limit]]
     widths = [max([len(n)] + [len(c[i]) for c in cells]) for i, n in enumerate(names)]
     print("  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)))
     for c in cells:
         print("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)))
-    more = " (more not shown)" if len(rows) > limit else ""
-    print(f"({len(cells)} rows{more})")
+    more = f", {limit} shown" if total > limit else ""
+    print(f"({total} rows{more})")
+    return total

@@ -11,13 +11,13 @@ from retail_sim.config import Config
 from retail_sim.inputs import resolve_inputs
 from retail_sim.prepare import run_splits
 from retail_sim.progress import log, peak_rss_mb
-from retail_sim.sqlrun import connect, set_variables
+from retail_sim.sqlrun import connect, glob_literal, set_variables
 
 
 def bare_copy_seconds(cfg: Config, files: list[Path], scratch: Path) -> float:
     """Seconds of `COPY (SELECT * FROM read_csv(files)) TO parquet`, DuckDB's own floor for a pass."""
     con = connect(cfg, temp_directory=scratch / "duckdb_tmp")
-    set_variables(con, {"files": [str(f) for f in files], "target": str(scratch / "bare.parquet")})
+    set_variables(con, {"files": [glob_literal(f) for f in files], "target": str(scratch / "bare.parquet")})
     start = time.perf_counter()
     con.execute("copy (select * from read_csv(getvariable('files'))) to (getvariable('target')) (format parquet)")
     seconds = time.perf_counter() - start

@@ -4,12 +4,14 @@ texts take their defaults and choices from Config() itself."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from retail_sim import hints
 from retail_sim.config import Config, apply, choices, get, load_config, parse_assignments, to_toml
 from retail_sim.errors import UserError
 
@@ -56,6 +58,7 @@ PreparedOpt = Annotated[
 def resolve(config: Path | None, sets: list[str] | None = None, **dotted) -> Config:
     """Load the config, apply the command-line options that were given (None = not given), then
     the --set assignments."""
+    hints.use_config(config)
     cfg = load_config(config)
     given = {k.replace("__", "."): (str(v) if isinstance(v, Path) else v) for k, v in dotted.items() if v is not None}
     given.update(parse_assignments(sets or []))
@@ -95,7 +98,7 @@ def show_config(
 
 @app.command()
 def synth(
-    out: Annotated[Path, typer.Option(help="Output folder for transactions_YYYYWW.csv and time.csv.")] = Path("data/raw"),
+    out: Annotated[Path, typer.Option(help="Output folder for transactions_YYYYWW.csv and time.csv (its own folder: `splits` reads every weekly file of a folder).")] = Path("data/synth"),
     customers: Annotated[int | None, typer.Option(help=f"Number of customers {default('synth.customers')}.")] = None,
     weeks: Annotated[int | None, typer.Option(help=f"Number of fiscal weeks from {DEFAULTS.calendar.origin_shop_week} {default('synth.weeks')}.")] = None,
     seed: Annotated[int | None, typer.Option(help=f"Random seed; same arguments give byte-identical files {default('seed')}.")] = None,
@@ -130,15 +133,16 @@ def splits(
 
 @app.command()
 def audit(prepared: PreparedOpt = None, config: ConfigOpt = None, sets: SetOpt = None) -> None:
-    """Run every leakage/consistency check in sql/audits/; exit 1 on any violation.
+    """Run every leakage/consistency check in sql/audits/ and verify every file's hash; exit 1 on any violation.
 
-    Prints one line per check: rows checked, violations, what it checks (and a few violating rows).
+    Prints one line per check: rows checked, violations, what it checks (and a few violating rows); then a warning (exit 0) for each week whose replayed-basket share or volume is far from the rest (quality.* thresholds).
     """
-    from retail_sim.audit import print_audits, run_audits
+    from retail_sim.audit import print_audits, print_quality, run_audits
 
     cfg = resolve(config, sets, paths__prepared=prepared)
     results = run_audits(Path(cfg.paths.prepared), cfg)
     print_audits(results)
+    print_quality(Path(cfg.paths.prepared), cfg)
     if any(r.violations for r in results):
         raise typer.Exit(1)
 
@@ -147,17 +151,22 @@ def audit(prepared: PreparedOpt = None, config: ConfigOpt = None, sets: SetOpt =
 def sql(
     file: Annotated[Path, typer.Argument(help="A .sql file (e.g. sql/audits/01_split_weeks.sql).")],
     prepared: PreparedOpt = None,
+    fail_on_rows: Annotated[bool, typer.Option("--fail-on-rows", help="A test: exit 1 (FAIL) when the last statement returns rows, else PASS.")] = False,
     config: ConfigOpt = None,
     sets: SetOpt = None,
 ) -> None:
-    """Run one SQL file against a prepared folder and print the result table.
+    """Run a SQL file against a prepared folder: each statement in turn, with its result table.
 
-    The file sees the views of sql/prepared_views.sql (samples, sample_items, items, products, customers, stores, weekly_prices, rejects, manifest) and the split/bucket variables of the folder's manifest (getvariable('train_first'), ...). Write your own checks the same way.
+    The file sees the views of sql/prepared_views.sql (samples, sample_items, items, products, customers, stores, weekly_prices, rejects, history, manifest) and the split/bucket variables of the folder's manifest (getvariable('train_first'), ...). A failing statement prints DuckDB's full error and exits 2. Write your own checks like sql/audits/: the last statement returns the violating rows, and --fail-on-rows makes the file a test.
     """
     from retail_sim.audit import run_sql
 
     cfg = resolve(config, sets, paths__prepared=prepared)
-    run_sql(file, Path(cfg.paths.prepared), cfg)
+    rows = run_sql(file, Path(cfg.paths.prepared), cfg)
+    if fail_on_rows:
+        typer.echo(f"FAIL: {file}: the last statement returned {rows:,} rows" if rows else f"PASS: {file}: no rows")
+        if rows:
+            raise typer.Exit(1)
 
 
 @app.command()
@@ -202,6 +211,7 @@ def train(
     num_workers: Annotated[int | None, typer.Option(help=f"Loader worker processes {default('loader.num_workers')}.")] = None,
     product_input: Annotated[str | None, typer.Option(help=f"{one_of('model.product_input')}: T2 from the tensor cache or a trainable embedding {default('model.product_input')}.")] = None,
     resume: Annotated[str | None, typer.Option(help="'auto' (continue <out>/last.pt when present) or a checkpoint path.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in an --out that holds last.pt (removes its best.pt, last.pt, metrics.jsonl).")] = False,
     nproc: Annotated[int, typer.Option(help="Processes on this machine: > 1 re-launches under torchrun (DDP).")] = 1,
     cpu_threads: Annotated[int | None, typer.Option(help=f"torch threads on CPU, 0 = torch's choice {default('train.cpu_threads')}.")] = None,
     config: ConfigOpt = None,
@@ -223,16 +233,22 @@ def train(
                   loader__num_workers=num_workers, model__product_input=product_input,
                   train__cpu_threads=cpu_threads)
     run_dir = out if out is not None else Path(cfg.paths.runs) / cfg.model.preset
-    result = run_training(cfg, Path(cfg.paths.prepared), run_dir, resume=resume)
+    result = run_training(cfg, Path(cfg.paths.prepared), run_dir, resume=resume, overwrite=overwrite)
+    if result.stopped == "interrupted":
+        if int(os.environ.get("RANK", "0")) == 0:
+            typer.echo(f"interrupted at step {result.step}: {run_dir}/last.pt saved — continue with --resume auto",
+                       err=True)
+        raise typer.Exit(INTERRUPTED)
     if int(os.environ.get("RANK", "0")) == 0:
+        best = f"{run_dir}/best.pt, " if (run_dir / "best.pt").is_file() else ""
         typer.echo(f"{result.stopped}: {result.step} steps, {result.epoch} epochs, best validation loss "
-                   f"{result.best_val_loss:.4f} — {run_dir}/best.pt, {run_dir}/metrics.jsonl")
+                   f"{result.best_val_loss:.4f} — {best}{run_dir}/metrics.jsonl")
 
 
 @app.command()
 def evaluate(
     checkpoint: Annotated[Path, typer.Option(help="A checkpoint written by `train` (best.pt or last.pt).")],
-    prepared: PreparedOpt = None,
+    prepared: Annotated[Path | None, typer.Option("--prepared", help="Prepared folder (default: the one the checkpoint was trained on; another with a different fingerprint is refused).")] = None,
     split: Annotated[str, typer.Option(help="validation or test.")] = "validation",
     group_by: Annotated[str, typer.Option(help="Per-group table and plot by date, hour or week.")] = "date",
     out: Annotated[Path | None, typer.Option(help="Output folder (default: <checkpoint folder>/eval_<split>).")] = None,
@@ -251,7 +267,7 @@ def evaluate(
 
     cfg = resolve(config, sets, paths__prepared=prepared, train__device=device, train__eval_batch_size=batch_size,
                   train__eval_max_baskets=max_baskets, train__cpu_threads=cpu_threads)
-    tables = run_evaluation(cfg, checkpoint, Path(cfg.paths.prepared), split=split, group_by=group_by, out=out)
+    tables = run_evaluation(cfg, checkpoint, prepared, split=split, group_by=group_by, out=out)
     print_report(tables)
     where = out if out is not None else checkpoint.parent / f"eval_{split}"
     typer.echo(f"\ntables (Parquet + CSV) and recall10_by_{group_by}.png in {where}")
@@ -322,13 +338,40 @@ def bench_loader_cmd(
     run(Path(cfg.paths.prepared), cfg, batches, workers, full_epoch, echo=typer.echo, fake=fake_cache)
 
 
+INTERRUPTED = 130  # exit status after Ctrl-C (SIGINT) or SIGTERM, as a shell reports 128 + SIGINT
+_signals: list[str] = []  # the signals received (main's handler records them)
+
+
+def _on_signal(signum, frame) -> None:
+    """SIGINT / SIGTERM: record it and raise KeyboardInterrupt, so that DuckDB cancels its query, the
+    guards of files.output_folder remove this run's temp folder, and main prints one line."""
+    _signals.append(signal.Signals(signum).name)
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Entry point: user errors print one line and exit 2; bugs keep their traceback."""
+    """Entry point: user errors print one line and exit 2; Ctrl-C or SIGTERM prints one line and exits
+    130; a full disk is one line (exit 2); bugs keep their traceback."""
+    from retail_sim.files import no_space
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _on_signal)
     try:
-        app()
+        app()  # typer turns a KeyboardInterrupt into exit status 130
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except BaseException as exc:
+        if _signals or isinstance(exc, KeyboardInterrupt):
+            typer.echo(f"interrupted ({_signals[0] if _signals else 'SIGINT'}): outputs being written were "
+                       "discarded, the previous ones are unchanged — run the command again", err=True)
+            sys.exit(INTERRUPTED)
+        if no_space(exc) or "No space left on device" in str(exc):
+            where = getattr(exc, "filename", None) or str(exc).splitlines()[0]
+            typer.echo(f"error: no space left on the device ({where}) — free space and run again; "
+                       "the previous output is unchanged", err=True)
+            sys.exit(2)
+        raise
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import inspect
 import json
+import math
 import re
 import sys
 import typing
@@ -72,6 +73,14 @@ class HistoryConfig:
     k: int = 128  # products per sample: the customer's top-k by decayed count (0 = no history in batches)
     decay: float = 0.95  # weight per week of age; ranks the products and gives feature 0
     short_decay: float = 0.8  # a faster decay for feature 1
+
+
+@dataclass
+class QualityConfig:
+    """Thresholds of the raw-data quality warnings (retail_sim/quality.py; `splits` and `audit` print them)."""
+
+    replay_share_excess: float = 0.25  # warn when a week's share of replayed baskets exceeds the median week's by more
+    volume_ratio: float = 3.0  # warn when a week's baskets are above this many times the median week's, or below 1/this
 
 
 @dataclass
@@ -213,6 +222,7 @@ class Config:
     splits: SplitsConfig = field(default_factory=SplitsConfig)
     duckdb: DuckDBConfig = field(default_factory=DuckDBConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     auxiliary: AuxiliaryConfig = field(default_factory=AuxiliaryConfig)
@@ -354,7 +364,7 @@ _ABOVE_0 = ("cache.half_life_weeks", "cache.graph.lr", "cache.graph.temperature"
 _SHARES = (  # in [0, 1]
     "splits.max_reject_fraction", "cache.graph.id_dropout", "cache.graph.hierarchy_mix", "masking.mask_token_frac",
     "masking.random_token_frac", "masking.trip_context_dropout", "synth.new_customer_share", "synth.churn_share",
-    "synth.habit_share", "synth.promo_share",
+    "synth.habit_share", "synth.promo_share", "quality.replay_share_excess",
 )
 
 
@@ -402,6 +412,10 @@ def _range_errors(cfg: Config) -> None:
     def fail(key: str, rule: str) -> None:
         raise UserError(f"{key} = {get(cfg, key)!r}: must be {rule}")
 
+    for key, value in leaves(cfg).items():  # inf passes every '>= x' rule; no setting means it
+        if isinstance(value, float) and not math.isfinite(value):
+            fail(key, "a finite number")
+
     for key in _AT_LEAST_1:
         if get(cfg, key) < 1:
             fail(key, ">= 1")
@@ -421,6 +435,8 @@ def _range_errors(cfg: Config) -> None:
             fail(key, "in (0, 1)")
     if not 0 <= cfg.model.dropout < 1:
         fail("model.dropout", "in [0, 1)")
+    if not cfg.quality.volume_ratio >= 1:
+        fail("quality.volume_ratio", ">= 1")
     if not 0 <= cfg.synth.gzip_level <= 9:
         fail("synth.gzip_level", "in 0..9")
 

@@ -40,6 +40,7 @@ from retail_sim.data.codes import AUXILIARY_CODES
 from retail_sim.data.evaluation import GROUP_BY
 from retail_sim.data.masking import evaluation_sample
 from retail_sim.errors import UserError
+from retail_sim.files import holds_only, output_folder
 from retail_sim.metrics import (
     RECALL_KS,
     accuracy,
@@ -53,7 +54,7 @@ from retail_sim.model import WorldModel
 from retail_sim.plot import line_chart
 from retail_sim.prepared import Prepared
 from retail_sim.progress import log
-from retail_sim.train.checkpoint import load_checkpoint
+from retail_sim.train.checkpoint import check_cache_fingerprint, load_checkpoint
 from retail_sim.train.distributed import resolve_device
 from retail_sim.train.loop import autocast_context, build_model
 from retail_sim.vocab import FIRST_PRODUCT_IDX
@@ -157,7 +158,7 @@ def _table(columns: dict[str, list]) -> pa.Table:
 
 
 def _write(table: pa.Table, out: Path, name: str) -> None:
-    pq.write_table(table, out / f"{name}.parquet")
+    pq.write_table(table, out / f"{name}.parquet", write_page_checksum=True)
     pacsv.write_csv(table, out / f"{name}.csv")
 
 
@@ -178,24 +179,50 @@ def aux_metrics(true: np.ndarray, pred: np.ndarray, task: str) -> dict[str, floa
     return {f"{task}_accuracy": accuracy(true, pred), f"{task}_macro_f1": macro_f1(true, pred, n)}
 
 
-def evaluate(cfg: Config, checkpoint: Path, prepared: Path | Prepared, split: str = "validation",
+def evaluate(cfg: Config, checkpoint: Path, prepared: Path | Prepared | None = None, split: str = "validation",
              group_by: str = "date", out: Path | None = None, max_batches: int = 0, cache=None) -> dict[str, pa.Table]:
-    """Evaluate `checkpoint` on <prepared>'s `split`; write the tables, the plot and summary.json into
-    `out` (default <checkpoint folder>/eval_<split>); return the tables by name."""
+    """Evaluate `checkpoint` on <prepared>'s `split` (default: the prepared folder the checkpoint was
+    trained on); write the tables, the plot and summary.json into `out` (default <checkpoint
+    folder>/eval_<split>); return the tables by name."""
     if split not in ("validation", "test"):
         raise UserError(f"--split {split}: choose validation or test")
     if group_by not in GROUP_BY:
         raise UserError(f"--group-by {group_by}: choose date, hour or week")
     started = time.perf_counter()
-    prep = prepared if isinstance(prepared, Prepared) else Prepared(prepared)
-    run = load_run(cfg, Path(checkpoint), prep, cache)
+    ckpt = load_checkpoint(checkpoint)
+    prep = prepared_of(ckpt, Path(checkpoint), prepared, Path(cfg.paths.prepared))
+    prep.require_split(split).require_split("train").require_split("validation")
+    run = load_run(cfg, Path(checkpoint), prep, cache, ckpt)
     out = Path(out) if out is not None else run.checkpoint.parent / f"eval_{split}"
-    out.mkdir(parents=True, exist_ok=True)
-    baselines = build_baselines(cfg, run, prep, split, out, started, cache)
-    col = collect(cfg, run, prep, split, group_by, baselines, max_batches, cache)
-    tables = make_tables(col, baselines, group_by)
-    write_outputs(out, tables, col, run, baselines, split, group_by, cfg, started)
+    with output_folder(out, "evaluate", [Path(checkpoint), prep.path], holds_only(is_eval_file), "an `evaluate` output"):
+        out.mkdir(parents=True, exist_ok=True)
+        baselines = build_baselines(cfg, run, prep, split, out, started, cache)
+        col = collect(cfg, run, prep, split, group_by, baselines, max_batches, cache)
+        tables = make_tables(col, baselines, group_by)
+        write_outputs(out, tables, col, run, baselines, split, group_by, cfg, started)
     return tables
+
+
+def is_eval_file(name: str) -> bool:
+    """A name `evaluate` writes in its output folder (tables, chart, summary, DuckDB's spill folder)."""
+    stem, _, suffix = name.rpartition(".")
+    tables = ("overall", "cold_start", "customers", "repeat_explore", *(f"by_{g}" for g in GROUP_BY))
+    return ((stem in tables and suffix in ("parquet", "csv")) or name == "summary.json" or name == ".duckdb_tmp"
+            or (suffix == "png" and stem.startswith("recall10_by_")))
+
+
+def prepared_of(ckpt: dict[str, Any], checkpoint: Path, prepared: Path | Prepared | None, default: Path) -> Prepared:
+    """The prepared folder to evaluate on: the one given, else the one the checkpoint records, else
+    `default` (paths.prepared; a checkpoint of an older retail-sim records none); refused when its
+    fingerprint is not the one the checkpoint was trained on."""
+    if prepared is None:
+        prepared = Path(ckpt["prepared"]) if ckpt.get("prepared") else default
+    prep = prepared if isinstance(prepared, Prepared) else Prepared(prepared)
+    trained_on = ckpt.get("prepared_fingerprint")
+    if trained_on and trained_on != prep.fingerprint:
+        raise UserError(f"{checkpoint}: trained on the prepared folder {ckpt.get('prepared')} (fingerprint {trained_on}), "
+                        f"but {prep.path} has fingerprint {prep.fingerprint} — give --prepared of the folder it was trained on")
+    return prep
 
 
 @dataclass
@@ -209,9 +236,11 @@ class Run:
     device: torch.device
 
 
-def load_run(cfg: Config, checkpoint: Path, prepared: Prepared, cache=None) -> Run:
+def load_run(cfg: Config, checkpoint: Path, prepared: Prepared, cache=None, ckpt: dict[str, Any] | None = None) -> Run:
     """The checkpoint (refused when trained on another tensor cache) and its model, in eval mode."""
-    ckpt = load_checkpoint(checkpoint, expected_fingerprint=prepared.cache_fingerprint(cache))
+    if ckpt is None:
+        ckpt = load_checkpoint(checkpoint)
+    check_cache_fingerprint(ckpt, checkpoint, prepared.cache_fingerprint(cache))
     run_cfg = from_dict(ckpt["config"], source=f"{checkpoint} (config)")
     device = resolve_device(cfg.train.device)
     if cfg.train.cpu_threads > 0:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import glob
 import gzip
-import hashlib
+import re
+from collections import defaultdict
 from pathlib import Path
 
 from retail_sim.errors import UserError
+from retail_sim.integrity import blake2b
 
 # The 22 columns in order; columns 13-14 come in two variants (LGSR.md).
 COLUMNS = (
@@ -24,6 +26,8 @@ ALIASES = {
     "SPEND": ("SPEND", "SFNND"),
     "BASKET_TYPE": ("BASKET_TYPE", "BASKET_TYFN"),
 }
+WEEK_FILE = re.compile(r"^transactions_(\d{6})(?!\d)", re.IGNORECASE)  # transactions_YYYYWW<anything>
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte-order mark some editors put before the header
 
 
 def resolve_inputs(raw: str | Path) -> list[Path]:
@@ -45,15 +49,30 @@ def resolve_inputs(raw: str | Path) -> list[Path]:
         files = [Path(p) for p in sorted(glob.glob(raw_str)) if Path(p).is_file()]
         if not files:
             raise UserError(f"{raw_str}: no such file, folder or matching files — check --raw")
-    return sorted(set(files), key=lambda p: p.name)
+    files = sorted(set(files), key=lambda p: p.name)
+    check_one_file_per_week(files)
+    return files
+
+
+def check_one_file_per_week(files: list[Path]) -> None:
+    """Refuse two input files named for the same fiscal week (transactions_200607.csv and
+    transactions_200607.csv.gz, or copies in two folders): both would be read and mixed."""
+    by_week: dict[str, list[Path]] = defaultdict(list)
+    for f in files:
+        if m := WEEK_FILE.match(f.name):
+            by_week[m.group(1)].append(f)
+    for week, same in sorted(by_week.items()):
+        if len(same) > 1:
+            raise UserError(f"{same[0]} and {same[1]}: {len(same)} input files for week {week} — keep one "
+                            "(both would be read and their rows mixed)")
 
 
 def header_variant(path: Path) -> str:
     """Check the header of one file; return 'seg' or 'named'. Raises UserError naming the column."""
     try:
         opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rt", encoding="ascii", errors="replace", newline="") as fh:
-            line = fh.readline()
+        with opener(path, "rb") as fh:
+            line = fh.readline().removeprefix(BOM).decode("ascii", errors="replace")
     except (OSError, EOFError) as exc:
         raise UserError(f"{path}: cannot read ({exc}) — is it a CSV or a gzipped CSV?") from None
     if not line.strip():
@@ -76,8 +95,4 @@ def header_variant(path: Path) -> str:
 
 def fingerprint_file(path: Path) -> dict:
     """Size and blake2b of the whole file's bytes (as stored, compressed or not)."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return {"path": str(path), "bytes": path.stat().st_size, "blake2b": digest.hexdigest()}
+    return {"path": str(path), "bytes": path.stat().st_size, "blake2b": blake2b(path)}

@@ -17,14 +17,22 @@ from typing import Any
 
 import duckdb
 
-from retail_sim import __version__, calendar
+from retail_sim import __version__, calendar, hints, quality
 from retail_sim.config import Config
 from retail_sim.errors import UserError
-from retail_sim.files import swap_into_place, work_folder
+from retail_sim.files import (
+    is_complete_output,
+    output_folder,
+    remove_owned,
+    swap_into_place,
+    work_folder,
+)
 from retail_sim.inputs import fingerprint_file, header_variant, resolve_inputs
+from retail_sim.integrity import file_records
 from retail_sim.manifest import write_manifest
+from retail_sim.prepared import DATA_FOLDERS, empty_splits
 from retail_sim.progress import log, peak_rss_mb, stage
-from retail_sim.sqlrun import connect, run_file, set_variables
+from retail_sim.sqlrun import connect, glob_literal, run_file, set_variables
 from retail_sim.vocab import FIRST_PRODUCT_IDX
 
 SPLITS = ("train", "validation", "test")
@@ -86,7 +94,7 @@ def check_time_csv(files: list[Path], cfg: Config) -> int:
             rows = duckdb.execute(
                 "select shop_week, date_from, date_to from read_csv(?, header = true, auto_detect = false,"
                 " columns = {'shop_week': 'INTEGER', 'date_from': 'VARCHAR', 'date_to': 'VARCHAR'})",
-                [str(path)],
+                [glob_literal(path)],
             ).fetchall()
         except duckdb.Error as exc:
             raise UserError(f"{path}: cannot read as shop_week,date_from,date_to ({str(exc).splitlines()[0]})") from None
@@ -111,7 +119,16 @@ def _duck(step: str, fn):
 
 
 def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
-    """Run the splits stage; return the manifest. Writes to a temp folder, then moves it to `out`."""
+    """Run the splits stage; return the manifest. Writes to a temp folder, then moves it to `out`.
+    Refused before any work: an `out` that is, holds or lies inside an input, or that is neither
+    empty nor a complete splits output; another run on `out` (files.output_folder)."""
+    files = resolve_inputs(raw)
+    inputs = [*([Path(raw)] if Path(raw).is_dir() else []), *files]
+    with output_folder(Path(out), "splits", inputs, is_complete_output("splits"), "a complete `splits` output") as out:
+        return _run_splits(cfg, raw, out)
+
+
+def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
     out = Path(out)
     durations: dict[str, float] = {}
     started = time.perf_counter()
@@ -130,7 +147,7 @@ def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
     con = connect(cfg, work / "work.duckdb", temp_directory=work / "duckdb_tmp")
     try:
         set_variables(con, {
-            "input_files": [str(f) for f in files],
+            "input_files": [glob_literal(f) for f in files],
             **calendar_variables(cfg), **split_variables(cfg),
         })
         with stage("01 transactions: read, type, validate", durations):
@@ -143,7 +160,7 @@ def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
                 "select distinct source_file from transactions where reject_reason is not null order by 1"
             ).fetchall()]
             if reject_files:
-                set_variables(con, {"reject_files": reject_files})
+                set_variables(con, {"reject_files": [glob_literal(f) for f in reject_files]})
                 _duck("re-reading files with rejects", lambda: run_file(con, "04_reject_lines.sql"))
         accounting = _accounting(con)
         if accounting["read"] == 0:
@@ -174,7 +191,7 @@ def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
     fraction = accounting["rejected"] / accounting["read"]
     if fraction > cfg.splits.max_reject_fraction:
         failed = out.parent / f"{out.name}.failed"
-        shutil.rmtree(failed, ignore_errors=True)
+        remove_owned(failed)
         os.replace(work, failed)
         top = ", ".join(f"{k} {v}" for k, v in accounting["rejected_by_reason"].items())
         raise UserError(
@@ -182,13 +199,30 @@ def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
             f"splits.max_reject_fraction {cfg.splits.max_reject_fraction}): {top} — see "
             f"{failed}/rejects/rejects.parquet; fix the input or raise the limit"
         )
+    with stage("quality profile and file records", durations):
+        manifest.update(closing_records(cfg, raw, work))
     durations["total"] = round(time.perf_counter() - started, 3)
     manifest["durations"] = durations
     manifest["peak_rss_mb"] = round(peak_rss_mb(), 1)
     manifest["fingerprint"] = write_manifest(work, manifest)
     swap_into_place(work, out)
     print_summary(manifest)
+    for line in warnings(cfg, manifest, hints.splits(out, raw)):
+        log(f"warning: {line}")
     return manifest
+
+
+def closing_records(cfg: Config, raw: str | Path, work: Path) -> dict[str, Any]:
+    """What the manifest records last: the --raw it was written from, the per-week quality profile
+    of the kept data (quality.py) and every file with its bytes, rows and blake2b (integrity.py)."""
+    return {"raw": str(raw), "quality": quality.weekly_profile(cfg, work), "files": file_records(work, DATA_FOLDERS)}
+
+
+def warnings(cfg: Config, manifest: dict[str, Any], rerun: str) -> list[str]:
+    """The empty splits (their weeks, the weeks present, the key to set) and the weeks whose replay
+    share or volume is far from the rest."""
+    empty = empty_splits(manifest["baskets"]["by_split"], manifest["weeks_present"], cfg.splits, rerun)
+    return list(empty.values()) + quality.flag_weeks(manifest["quality"]["weeks"], cfg.quality)
 
 
 def week_slices(items_per_week: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +63,11 @@ def query(con, name: str | Path, variables: dict[str, Any] | None = None) -> str
 def select(con, name: str | Path, **variables: Any):
     """Run a one-query SQL file (e.g. 'evaluate/own_history.sql') with DuckDB variables set -> Arrow table."""
     return con.sql(query(con, name, variables)).to_arrow_table()
+
+
+def glob_literal(path: str | Path) -> str:
+    """`path` as DuckDB's readers match it literally: each of [ ] * ? inside brackets
+    ('p[12]' -> 'p[[]12[]]'), so a folder or file named with glob characters reads exactly itself.
+    Every path that reaches read_parquet / read_csv / read_json goes through it; COPY ... TO takes
+    a plain path."""
+    return re.sub(r"([\[\]*?])", r"[\1]", str(path))

@@ -60,3 +60,15 @@ def day(week: int, weekday_offset: int) -> dict:
         "SHOP_DATE": d.strftime("%Y%m%d"),
         "SHOP_WEEKDAY": str((d.isoweekday() % 7) + 1),  # Sunday = 1
     }
+
+
+def weekly_files(folder: Path, weeks=(1, 2), lines: int = 1, bom: bool = False) -> Path:
+    """transactions_YYYYWW.csv of customer 1, one basket per week of `lines` products each
+    (PRD0900001..); with `bom`, each file starts with a UTF-8 byte-order mark. Returns folder."""
+    for week in weeks:
+        d = day(week, 0)
+        rows = [dict(d, BASKET_ID=f"9941{week:03d}00000001", PROD_CODE=f"PRD09{k + 1:05d}") for k in range(lines)]
+        path = write(Path(folder) / f"transactions_{d['SHOP_WEEK']}.csv", rows)
+        if bom:
+            path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    return Path(folder)

@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from retail_sim.audit import run_audits
+from retail_sim.data.testing import record_files
 
 
 def violations(prepared: Path) -> dict[str, int]:
@@ -36,6 +37,9 @@ def rewrite(path: Path, select_sql: str, params: list) -> None:
     con.execute(f"copy ({select_sql}) to '{tmp}' (format parquet)")
     con.close()
     tmp.replace(path)
+    # these corruptions stand for bugs of `splits` itself, which the audits catch: the manifest lists
+    # the files as `splits` would (a file changed after `splits` wrote it is refused on open)
+    record_files(next(p for p in path.parents if (p / "manifest.json").is_file()))
 
 
 def first_file(prepared: Path, split: str, bucket: int = 1) -> Path:
@@ -100,7 +104,7 @@ def test_audit_cli_exit_codes_and_sql_command(corrupted, prepared_sample):
     ok = subprocess.run([sys.executable, "-m", "retail_sim", "audit", "--prepared", str(prepared_sample)],
                         capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    assert "11 passed, 0 failed" in ok.stdout
+    assert "12 passed, 0 failed" in ok.stdout and "00_file_hashes" in ok.stdout
     rewrite(first_file(corrupted, "train"), "select * replace (seq_len + 1 as seq_len) from src", [])
     bad = subprocess.run([sys.executable, "-m", "retail_sim", "audit", "--prepared", str(corrupted)],
                          capture_output=True, text=True)
@@ -110,3 +114,31 @@ def test_audit_cli_exit_codes_and_sql_command(corrupted, prepared_sample):
     out = subprocess.run([sys.executable, "-m", "retail_sim", "sql", str(query), "--prepared", str(prepared_sample)],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "validation" in out.stdout and "12449" in out.stdout
+
+
+@pytest.mark.parametrize("last, code, verdict", [
+    ("select basket_id from big where n_products > 1000", 0, "PASS: "),
+    ("select basket_id from big order by basket_id limit 3", 1, "FAIL: "),
+])
+def test_sql_as_a_test_shows_every_statement_and_fails_on_rows(prepared_sample, tmp_path, last, code, verdict):
+    query = tmp_path / "check.sql"
+    query.write_text("-- baskets with many products\ncreate temp table big as\n"
+                     "select basket_id, n_products from samples where n_products > 30;\n"
+                     f"select count(*) as n from big;\n{last};\n")
+    out = subprocess.run([sys.executable, "-m", "retail_sim", "sql", str(query), "--prepared", str(prepared_sample),
+                          "--fail-on-rows"], capture_output=True, text=True)
+    assert out.returncode == code, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert [line for line in lines if line.startswith("-- statement")] == [
+        "-- statement 1 of 3: create temp table big as", "-- statement 2 of 3: select count(*) as n from big;",
+        f"-- statement 3 of 3: {last};"]
+    assert lines[-1].startswith(verdict) and ("returned 3 rows" in lines[-1]) == (code == 1)
+
+
+def test_sql_shows_the_full_duckdb_error(prepared_sample, tmp_path):
+    query = tmp_path / "bad.sql"
+    query.write_text("select 1;\nselect no_such_column from samples;\n")
+    out = subprocess.run([sys.executable, "-m", "retail_sim", "sql", str(query), "--prepared", str(prepared_sample)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "statement 2 of 2 failed" in out.stderr
+    assert 'Referenced column "no_such_column" not found' in out.stderr and "Candidate bindings" in out.stderr

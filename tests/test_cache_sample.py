@@ -20,6 +20,7 @@ from retail_sim.cache.customer_state import AFFINITY_COLUMNS, WEEK_KEY, decay_pe
 from retail_sim.cache.tensor_cache import ARRAYS, TensorCache
 from retail_sim.config import apply
 from retail_sim.errors import UserError
+from retail_sim.manifest import write_manifest
 
 TRAIN_LAST = 14  # sample_config(): train weeks 1..14
 
@@ -217,19 +218,19 @@ def test_leak_free_and_byte_identical(cached_sample, sample_raw, tmp_path):
 
 
 def test_refuses_other_prepared_and_incomplete(cached_sample, tmp_path):
-    with pytest.raises(UserError, match="built from another prepared folder — run `make cache`"):
+    with pytest.raises(UserError, match=f"built from another prepared folder — run `retail-sim cache --prepared {cached_sample}`"):
         TensorCache(cached_sample, expected_fingerprint="0" * 16)
     # a cache moved under a prepared folder with another manifest is refused by default
     other = tmp_path / "other"
-    shutil.copytree(cached_sample / "tensor_cache", other / "tensor_cache")
+    shutil.copytree(cached_sample, other)
     manifest = json.loads((cached_sample / "manifest.json").read_text())
-    manifest["fingerprint"] = "f" * 16
-    (other / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(UserError, match="run `make cache`"):
+    manifest["raw"] = "another input"
+    write_manifest(other, manifest)
+    with pytest.raises(UserError, match=f"run `retail-sim cache --prepared {other}`"):
         TensorCache(other)
     with pytest.raises(UserError, match="manifest.json"):
         build_cache(sample_config(), tmp_path / "empty")
-    with pytest.raises(UserError, match="make cache"):
+    with pytest.raises(UserError, match=f"run `retail-sim cache --prepared {tmp_path / 'empty'}`"):
         TensorCache(tmp_path / "empty")
 
 

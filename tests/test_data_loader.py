@@ -11,7 +11,7 @@ from retail_sim.data.batch import AUXILIARY_TASKS, WorldModelBatch
 from retail_sim.data.compact import CompactBatch
 from retail_sim.data.encoder import BatchEncoder
 from retail_sim.data.loader import EvaluationDataLoader, WorldModelDataLoader, WorldModelDataset
-from retail_sim.data.testing import FakeCache, tiny_samples, write_prepared
+from retail_sim.data.testing import FakeCache, record_files, tiny_samples, write_prepared
 from retail_sim.errors import UserError
 from retail_sim.vocab import MASK_IDX, PAD_IDX
 
@@ -257,6 +257,7 @@ def test_empty_file_and_row_group_are_harmless(tmp_path):
     table = tiny_samples(60, seed=8)
     folder = write_prepared(tmp_path / "p", {"train": table}, row_group_size=16)
     pq.write_table(table.slice(0, 0), folder / "samples" / "split=train" / "bucket=1" / "part-9.parquet")
+    record_files(folder)
     ds = WorldModelDataset(folder, "train", cache=FakeCache(), config=Config())
     got = [i for _, b in EvaluationDataLoader(ds, batch_size=7) for i in ids(b)]
     assert sorted(got) == sorted(table.column("basket_id").to_pylist())

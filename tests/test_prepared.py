@@ -35,10 +35,10 @@ def test_connect_has_the_views_and_split_variables(folder):
 
 
 def test_refuses_incomplete_folders_and_a_missing_cache(folder, tmp_path):
-    with pytest.raises(UserError, match="no manifest.json .* run `make splits`"):
+    with pytest.raises(UserError, match=f"no manifest.json .* run `retail-sim splits --raw YOUR_CSV_FOLDER --out {tmp_path}`"):
         Prepared(tmp_path)
     prep = Prepared(folder)
-    with pytest.raises(UserError, match="run `make cache`"):
+    with pytest.raises(UserError, match=f"run `retail-sim cache --prepared {folder}`"):  # the user's own folder
         prep.cache_fingerprint()
     fake = FakeCache(fingerprint="stand-in")
     assert prep.cache_fingerprint(fake) == "stand-in" and prep.open_cache(fake) is fake

@@ -164,8 +164,8 @@ def test_world_has_the_real_tree_and_stores():
 # --- files against the real sample -------------------------------------------------------------
 
 def test_file_layout(synth_dir):
-    names = sorted(p.name for p in synth_dir.iterdir())
-    assert names[0] == "time.csv" and len(names) == WEEKS + 1
+    names = sorted(p.name for p in synth_dir.iterdir() if p.name != ".retail-sim-synth")  # synth's mark on its folder
+    assert names[0] == "time.csv" and len(names) == WEEKS + 1 and (synth_dir / ".retail-sim-synth").is_file()
     assert names[1] == "transactions_200607.csv" and names[-1] == "transactions_200819.csv"
     raw = (synth_dir / "transactions_200607.csv").read_bytes()
     assert b"\r" not in raw and raw.endswith(b"\n") and raw.isascii()
@@ -430,3 +430,12 @@ def test_user_errors(tmp_path):
     (tmp_path / "y" / "transactions_209901.csv").write_text("x\n")
     with pytest.raises(UserError, match="transactions_209901.csv"):
         generate(apply(Config(), {"synth.customers": 5, "synth.weeks": 1}), tmp_path / "y")
+    # a real file of the name synth would write (issue 11): never overwritten
+    (tmp_path / "z").mkdir()
+    real = tmp_path / "z" / "transactions_200607.csv"
+    real.write_text("real data\n")
+    with pytest.raises(UserError, match=r"transactions_200607.csv: not written by `retail-sim synth`"):
+        generate(apply(Config(), {"synth.customers": 5, "synth.weeks": 1}), tmp_path / "z")
+    assert real.read_text() == "real data\n"
+    generate(apply(Config(), {"synth.customers": 5, "synth.weeks": 1}), tmp_path / "w")
+    generate(apply(Config(), {"synth.customers": 5, "synth.weeks": 1}), tmp_path / "w")  # its own files: replaced

@@ -10,7 +10,6 @@ store and segment embeddings -> customer state -> vocab.json -> manifest, swap i
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +17,20 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from retail_sim import hints
 from retail_sim.cache import customer_state, linalg, products, segments, sqlfiles, stores
 from retail_sim.cache.history import write_history_index
+from retail_sim.cache.tensor_cache import CACHE_FILES
 from retail_sim.config import Config
 from retail_sim.errors import UserError
-from retail_sim.files import swap_into_place, work_folder
+from retail_sim.files import (
+    is_complete_output,
+    output_folder,
+    preallocated_memmap,
+    swap_into_place,
+    work_folder,
+)
+from retail_sim.integrity import file_records
 from retail_sim.manifest import read_manifest, write_manifest
 from retail_sim.prepared import Prepared
 from retail_sim.progress import log, peak_rss_mb, stage
@@ -107,10 +115,10 @@ def build_cache(
     The week ranges come from the prepared folder's own config (its split), not from cfg.
     """
     started = time.perf_counter()
-    prep = Prepared(prepared).check()
+    prep = Prepared(prepared)
     out = Path(out) if out is not None else prep.cache_dir
-    work = work_folder(out)
-    try:
+    with output_folder(out, "cache", replaceable=is_complete_output("cache"), what="a complete `cache` output"):
+        work = work_folder(out)
         build = _open_build(cfg, prep, work)
         with stage("cache: product embeddings", build.durations):
             product = _product_embeddings(build, product_embeddings)
@@ -125,10 +133,7 @@ def build_cache(
         write_manifest(work, _manifest(build, product, {**group_metrics, **history_metrics}, state_metrics, started))
         build.con.close()
         swap_into_place(work, out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return read_manifest(out, stage="cache", rerun="make cache")
+    return read_manifest(out, stage="cache", rerun=hints.cache(prep.path))
 
 
 def _open_build(cfg: Config, prep: Prepared, work: Path) -> CacheBuild:
@@ -225,6 +230,7 @@ def _manifest(b: CacheBuild, product: ProductTable, group_metrics: dict, state_m
         "fit_window": {"train_weeks": list(b.train_weeks), "validation_weeks": list(b.validation_weeks),
                        "train_weeks_present": b.n_train_weeks},
         "arrays": b.shapes,
+        "files": file_records(b.folder, CACHE_FILES),
         "seed": b.cfg.seed,
         "config": {"cache": b.cfg.to_dict()["cache"], "max_seq_len": b.prepared.config.splits.max_seq_len},
         "product_embeddings": product.metrics,
@@ -307,8 +313,7 @@ def _stream_customer_weeks(b: CacheBuild) -> CustomerRows:
     """06_customer_weeks streamed in chunks of cache.chunk_rows: the affinity part goes straight to
     the memory-mapped array, Python keeps four scalars per row (keys, baskets, week, customer)."""
     n_rows = sqlfiles.count(b.con, "06_customer_weeks")
-    state = np.lib.format.open_memmap(b.folder / "customer_state.npy", mode="w+", dtype=np.float32,
-                                      shape=(n_rows, STATE_DIM))
+    state = preallocated_memmap(b.folder / "customer_state.npy", np.float32, (n_rows, STATE_DIM))
     rows = CustomerRows(state, np.empty(n_rows, dtype=np.int64), np.empty(n_rows, dtype=np.int64),
                         np.empty(n_rows, dtype=np.int32))
     done = 0

@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from retail_sim.data.history import NO_NEXT, HistoryIndex
+from retail_sim.files import preallocated_memmap
 
 ARRAYS = ("history_customer_events", "history_event_product", "history_event_ts", "history_event_next_ts",
           "history_cum_baskets", "history_cum_decay")
@@ -27,7 +28,7 @@ def write_history_index(prepared: Path, folder: Path, n_customers: int) -> dict[
     files = event_files(prepared)
     n_events = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     arrays = {
-        name: np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
+        name: preallocated_memmap(folder / f"{name}.npy", dtype, shape)
         for name, dtype, shape in (
             ("history_event_product", np.int32, (n_events,)), ("history_event_ts", np.int32, (n_events,)),
             ("history_event_next_ts", np.int32, (n_events,)), ("history_cum_baskets", np.int32, (n_events,)),
@@ -37,7 +38,7 @@ def write_history_index(prepared: Path, folder: Path, n_customers: int) -> dict[
     events_of_customer = np.zeros(n_customers + 2, dtype=np.int64)  # counts first, offsets after
     e = 0
     for f in files:
-        pf = pq.ParquetFile(f)
+        pf = pq.ParquetFile(f, page_checksum_verification=True)
         for g in range(pf.metadata.num_row_groups):
             t = pf.read_row_group(g, columns=list(COLUMNS))
             n = t.num_rows
@@ -52,8 +53,8 @@ def write_history_index(prepared: Path, folder: Path, n_customers: int) -> dict[
             e += n
     if e != n_events:
         raise AssertionError(f"history: {e} events read, {n_events} counted")
-    arrays["history_customer_events"] = np.lib.format.open_memmap(
-        folder / "history_customer_events.npy", mode="w+", dtype=np.int64, shape=(n_customers + 2,))
+    arrays["history_customer_events"] = preallocated_memmap(folder / "history_customer_events.npy", np.int64,
+                                                            (n_customers + 2,))
     arrays["history_customer_events"][:] = np.cumsum(events_of_customer)
     shapes = {}
     for name in ARRAYS:

@@ -192,7 +192,7 @@ def import_embeddings(path: Path, vocab: dict[str, np.ndarray], dim: int, seed: 
         unknown = ids[~known]
         raise UserError(
             f"{path}: {len(unknown)} product ids are not in the prepared vocab (e.g. {unknown[0]}); "
-            "export embeddings for the same data or rerun `make splits`"
+            "export embeddings for the products of this prepared folder"
         )
     if len(np.unique(ids)) != len(ids):
         raise UserError(f"{path}: product ids repeat in column '{id_col}'")

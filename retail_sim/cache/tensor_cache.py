@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from retail_sim import hints
 from retail_sim.cache.customer_state import lookup
 from retail_sim.cache.history import ARRAYS as HISTORY_ARRAYS
 from retail_sim.cache.history import load_history_index
 from retail_sim.errors import UserError
+from retail_sim.integrity import check_files
 from retail_sim.manifest import MANIFEST, read_manifest
 from retail_sim.prepared import CACHE_DIR, Prepared
 from retail_sim.vocab import ANONYMOUS_CUSTOMER_IDX, UNK_IDX, UNKNOWN_STORE_IDX
@@ -24,6 +26,38 @@ ARRAYS = (
     "product_embeddings", "store_embeddings", "segment_embeddings", "positional_encodings",
     "segment_prior", "customer_segment", "customer_state", "customer_state_keys", "customer_state_n_baskets",
 )
+# every array `retail-sim cache` writes, and its files (the manifest lists their bytes and hashes)
+ALL_ARRAYS = ARRAYS + ("history_pca_mean", "history_pca_components") + HISTORY_ARRAYS
+CACHE_FILES = ("vocab.json", *(f"{name}.npy" for name in ALL_ARRAYS))
+
+
+def check_arrays(folder: Path, manifest: dict, rerun: str) -> None:
+    """Every cache file against the manifest: present with its size, each array's shape and dtype
+    as recorded (headers only), customer_state_keys strictly increasing, history_customer_events
+    offsets from 0 to the event count, never decreasing. A mismatch is one line naming the file."""
+    if "files" not in manifest or any(name not in manifest.get("arrays", {}) for name in ALL_ARRAYS):
+        raise UserError(f"{folder / MANIFEST}: lists no files or arrays (written by an older retail-sim) — "
+                        f"run {rerun} again")
+    check_files(folder, manifest["files"], (), rerun)
+    arrays = {}
+    for name in ALL_ARRAYS:
+        path = folder / f"{name}.npy"
+        try:
+            arrays[name] = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: unreadable ({exc}) — damaged; run {rerun} again") from None
+        want = manifest["arrays"][name]
+        got = {"shape": list(arrays[name].shape), "dtype": str(arrays[name].dtype)}
+        if got != {"shape": list(want["shape"]), "dtype": want["dtype"]}:
+            raise UserError(f"{path}: {got['dtype']} {got['shape']}, the manifest says {want['dtype']} "
+                            f"{list(want['shape'])} — damaged; run {rerun} again")
+    keys = arrays["customer_state_keys"]
+    if len(keys) > 1 and not (np.diff(keys) > 0).all():
+        raise UserError(f"{folder / 'customer_state_keys.npy'}: keys not strictly increasing — damaged; run {rerun} again")
+    offsets, n_events = arrays["history_customer_events"], len(arrays["history_event_ts"])
+    if len(offsets) and (offsets[0] != 0 or offsets[-1] != n_events or (np.diff(offsets) < 0).any()):
+        raise UserError(f"{folder / 'history_customer_events.npy'}: offsets do not run from 0 to the "
+                        f"{n_events:,} events in order — damaged; run {rerun} again")
 
 
 class CodeIndex:
@@ -61,18 +95,21 @@ class TensorCache:
 
     path: the prepared folder or its tensor_cache/. expected_fingerprint: the prepared manifest's
     fingerprint the cache must come from; by default the manifest of the prepared folder that holds
-    the cache (when there is one). A mismatch raises UserError telling to rerun `make cache`.
+    the cache (when there is one). A mismatch, or a file that does not match the manifest
+    (check_arrays), raises a UserError naming the command that rebuilds the cache.
     """
 
     def __init__(self, path: Path | str, expected_fingerprint: str | None = None):
         folder = cache_folder(path)
         self.path = folder
-        self.manifest = read_manifest(folder, stage="cache", rerun="make cache")
+        rerun = hints.cache(folder.parent)
+        self.manifest = read_manifest(folder, stage="cache", rerun=rerun)
         self.fingerprint: str = self.manifest["prepared_fingerprint"]
         if expected_fingerprint is None and (folder.parent / MANIFEST).is_file():
             expected_fingerprint = Prepared(folder.parent).fingerprint
         if expected_fingerprint is not None and expected_fingerprint != self.fingerprint:
-            raise UserError(f"{folder}: tensor cache was built from another prepared folder — run `make cache`")
+            raise UserError(f"{folder}: tensor cache was built from another prepared folder — run {rerun}")
+        check_arrays(folder, self.manifest, rerun)
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in ARRAYS}
         self.product_embeddings: np.ndarray = arrays["product_embeddings"]  # [P+3, 256] float32
         self.store_embeddings: np.ndarray = arrays["store_embeddings"]  # [n_stores+1, 96] float32
@@ -84,8 +121,8 @@ class TensorCache:
         self.customer_state_keys: np.ndarray = arrays["customer_state_keys"]  # [R] int64, sorted
         self.customer_state_n_baskets: np.ndarray = arrays["customer_state_n_baskets"]  # [R] int32
         self.n_products_total: int = int(self.product_embeddings.shape[0])
-        if "history" not in self.manifest or any(not (folder / f"{n}.npy").is_file() for n in HISTORY_ARRAYS):
-            raise UserError(f"{folder}: tensor cache without the purchase-history index — run `make cache` again")
+        if "history" not in self.manifest:
+            raise UserError(f"{folder}: tensor cache without the purchase-history index — run {rerun} again")
         meta = self.manifest["history"]
         self.history = load_history_index(folder, meta["decay"], meta["short_decay"])  # data/history.HistoryIndex
         vocab = json.loads((folder / "vocab.json").read_text())

@@ -90,7 +90,7 @@ class BatchEncoder(nn.Module):
         dev = self.product_embeddings.device
         if m.S > self.positional_encodings.shape[0]:
             raise UserError(f"baskets padded to {m.S} items exceed the tensor cache's "
-                            f"{self.positional_encodings.shape[0]} positions — rebuild the cache (`make cache`) "
+                            f"{self.positional_encodings.shape[0]} positions — rebuild the cache (`retail-sim cache --prepared DIR`) "
                             "or lower max_seq_len")
         B, S, M, N = m.B, m.S, m.M, m.N
 

@@ -16,9 +16,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from retail_sim import hints
 from retail_sim.arrays import ragged_ranges
 from retail_sim.data.codes import AUXILIARY_CODES
 from retail_sim.errors import UserError
+from retail_sim.prepared import recorded_raw
 
 SCALAR_COLUMNS = (
     "basket_id", "customer_idx", "store_idx", "shop_week", "week", "shop_date", "shop_weekday",
@@ -110,7 +112,7 @@ def rows_from_arrow(table: pa.Table) -> BasketRows:
             values = pc.fill_null(pc.cast(flat, pa.float64()), float("nan")).to_numpy()
             items[name] = np.clip(values, -PRICE_CLIP, PRICE_CLIP).astype(np.float32)
         if items[name].size != offsets[-1]:
-            raise UserError(f"samples: list column '{name}' is not aligned with product_idx — re-run `make splits`")
+            raise UserError(f"samples: list column '{name}' is not aligned with product_idx — run `retail-sim splits` again")
     return BasketRows(scalars, codes, offsets, items)
 
 
@@ -136,7 +138,8 @@ def read_layout(prepared: Path, split: str) -> Layout:
     """Row counts of every row group of samples/split=<split>/bucket=*/*.parquet (metadata only)."""
     root = Path(prepared) / "samples" / f"split={split}"
     if not root.is_dir():
-        raise UserError(f"{root}: no samples for split '{split}' — run `make splits` (splits: train, validation, test)")
+        raise UserError(f"{root}: no samples for split '{split}' (splits: train, validation, test) — run "
+                        f"{hints.splits(prepared, recorded_raw(prepared))}")
     files, gf, gi, gb, gr = [], [], [], [], []
     buckets = sorted((int(m.group(1)), d) for d in root.iterdir() if (m := _BUCKET.search(d.name)))
     for bucket, d in buckets:
@@ -185,7 +188,8 @@ class GroupReader:
 
     def _missing(self, group: int, exc: KeyError) -> UserError:
         path = self.layout.files[int(self.layout.group_file[group])]
-        return UserError(f"{path}: missing column {exc} — re-run `make splits`")
+        prepared = path.parents[3]  # <prepared>/samples/split=*/bucket=*/file
+        return UserError(f"{path}: missing column {exc} — run {hints.splits(prepared, recorded_raw(prepared))} again")
 
     def read(self, group: int) -> BasketRows:
         try:

@@ -3,6 +3,7 @@ of a contract-A samples folder. Not used by the pipeline itself."""
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from retail_sim.data.codes import (
     PRICE_SENSITIVITIES,
 )
 from retail_sim.data.history import NO_NEXT, HistoryIndex
+from retail_sim.integrity import file_records
 from retail_sim.manifest import write_manifest
+from retail_sim.prepared import DATA_FOLDERS
 from retail_sim.vocab import FIRST_PRODUCT_IDX, MASK_IDX
 
 
@@ -244,8 +247,20 @@ def write_prepared(folder: Path, splits: dict[str, pa.Table], bucket_edges=None,
                    folder / "history" / "part-0000.parquet")
     config = dict(config or {})
     config["splits"] = {**config.get("splits", {}), "bucket_edges": [int(e) for e in edges]}
-    write_manifest(folder, {"stage": "splits", "config": config, "counts": {}})
-    return folder
+    by_split = {split: {"baskets": table.num_rows} for split, table in splits.items()}
+    weeks = sorted({int(w) for table in splits.values() for w in table.column("week").to_pylist()})
+    write_manifest(folder, {"stage": "splits", "config": config, "counts": {}, "baskets": {"by_split": by_split},
+                            "weeks_present": weeks})
+    return record_files(folder)
+
+
+def record_files(folder: Path) -> Path:
+    """Record the files of a prepared folder in its manifest as `splits` does (after a test changed
+    them on purpose: a file changed after `splits` wrote it is otherwise refused on open)."""
+    manifest = json.loads((Path(folder) / "manifest.json").read_text())
+    manifest["files"] = file_records(folder, DATA_FOLDERS)
+    write_manifest(folder, manifest)
+    return Path(folder)
 
 
 def ddp_worker(rank: int, world_size: int, init_file: str, prepared: str, out_dir: str) -> None:

@@ -21,17 +21,26 @@ from retail_sim.synth.week import draw_baskets, draw_lines
 from retail_sim.synth.world import build_world, part_rng
 from retail_sim.synth.writer import header, row_texts, text_bytes, week_csv
 
+SYNTH_MARKER = ".retail-sim-synth"  # synth writes it into its --out: later synth runs may replace the files there
+
 
 def week_file(shop_week: int, gzip: bool) -> str:
     return f"transactions_{shop_week}.csv" + (".gz" if gzip else "")
 
 
 def check_output(out: Path, names: set[str]) -> None:
-    """Refuse to leave transaction files of another run beside the new ones (splits would read both)."""
+    """Refuse to leave transaction files of another run beside the new ones (splits would read both),
+    and to overwrite a file of the same name that synth did not write (no SYNTH_MARKER in `out`):
+    real LGSR files carry the same names."""
     stale = sorted(p.name for p in out.glob("transactions*.csv*") if p.name not in names)
     if stale:
         raise UserError(f"{out / stale[0]}: transaction file not written by this run ({len(stale)} such); "
                         "remove them or choose an empty --out folder")
+    if not (out / SYNTH_MARKER).is_file():
+        mine = sorted(name for name in (*names, "time.csv") if (out / name).exists())
+        if mine:
+            raise UserError(f"{out / mine[0]}: not written by `retail-sim synth` ({len(mine)} such), synth would "
+                            "overwrite it — choose an empty --out folder (default data/synth)")
 
 
 def write_file(path: Path, parts: list, gzip: bool, level: int) -> int:
@@ -55,6 +64,7 @@ def generate(cfg: Config, out: Path, gzip: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     shop_weeks = [calendar.shop_week(cfg.calendar, k) for k in range(1, s.weeks + 1)]
     check_output(out, {week_file(w, gzip) for w in shop_weeks})
+    (out / SYNTH_MARKER).write_text("retail-sim synth\n")
     start = time.perf_counter()
     world = build_world(s, cfg.seed)
     texts = row_texts(world, s.header)

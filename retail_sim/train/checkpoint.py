@@ -3,7 +3,8 @@
 
 Keys: model, optimizer, scheduler, loader (loader state), rng, step, epoch, config (resolved
 Config.to_dict()), cache_fingerprint, best_val_loss, epochs_without_improvement, n_products,
-max_seq_len, metrics (last validation)."""
+max_seq_len, metrics (last validation), prepared (the prepared folder, absolute) and
+prepared_fingerprint (`evaluate` defaults to that folder and refuses another)."""
 
 from __future__ import annotations
 
@@ -78,9 +79,15 @@ def load_checkpoint(path: Path | str, expected_fingerprint: str | None = None) -
         raise UserError(f"{path}: not a readable retail-sim checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "cache_fingerprint" not in ckpt:
         raise UserError(f"{path}: not a retail-sim checkpoint (no model / cache_fingerprint)")
-    if expected_fingerprint is not None and ckpt["cache_fingerprint"] != expected_fingerprint:
+    if expected_fingerprint is not None:
+        check_cache_fingerprint(ckpt, path, expected_fingerprint)
+    return ckpt
+
+
+def check_cache_fingerprint(ckpt: dict[str, Any], path: Path, expected: str) -> None:
+    """Refuse a checkpoint trained on another tensor cache than the one (fingerprint `expected`) at hand."""
+    if ckpt["cache_fingerprint"] != expected:
         raise UserError(
             f"{path}: checkpoint was built on another tensor cache (fingerprint {ckpt['cache_fingerprint']}, "
-            f"this cache {expected_fingerprint}) — use the prepared folder it was trained on or train again"
+            f"this cache {expected}) — use the prepared folder it was trained on or train again"
         )
-    return ckpt

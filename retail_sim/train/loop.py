@@ -10,11 +10,12 @@ validation, best.pt / last.pt, early stopping) -> the result.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from retail_sim.config import Config, to_toml
 from retail_sim.data.batch import AUXILIARY_TASKS, WorldModelBatch
 from retail_sim.data.encoder import BatchEncoder
 from retail_sim.errors import UserError
-from retail_sim.files import atomic_write
+from retail_sim.files import atomic_write, holds_only, output_folder
 from retail_sim.model import WorldModel, count_parameters, resolve_dims
 from retail_sim.prepared import Prepared
 from retail_sim.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -45,6 +46,18 @@ from retail_sim.train.run_log import RunLog
 from retail_sim.train.schedule import build_scheduler
 
 RUN_CONFIG = "config.toml"  # the resolved config of a run, in its folder
+RESTART_FILES = ("best.pt", "last.pt", "metrics.jsonl")  # what --overwrite removes before a fresh run
+
+
+def is_run_file(name: str) -> bool:
+    """A name `train` (or `evaluate`, which writes eval_<split>/ beside the checkpoints) puts in a
+    run folder, its temp files and TensorBoard's folder included."""
+    return (name in (*RESTART_FILES, RUN_CONFIG, "tensorboard") or name.startswith("eval_")
+            or (name.startswith(".") and (".tmp-" in name or name.endswith(".lock"))))
+
+
+class NonFiniteLoss(UserError):
+    """The training loss (or a weight) became NaN or infinite: the run stops without saving."""
 
 
 @dataclass
@@ -54,7 +67,7 @@ class TrainResult:
     epoch: int  # epochs completed
     best_val_loss: float
     run_dir: Path
-    stopped: str  # completed | max_steps | early_stopping | interrupted
+    stopped: str  # completed | max_steps | early_stopping | interrupted (non-finite losses raise NonFiniteLoss)
 
 
 # ----------------------------------------------------------------------------- set-up helpers
@@ -226,6 +239,9 @@ class TrainState:
     start_step: int = 0
     run_start: float = field(default_factory=time.perf_counter)
     interval: Interval | None = None
+    prepared_path: str = ""  # the prepared folder (absolute) and its fingerprint: checkpoints record them
+    prepared_fingerprint: str = ""
+    saved_step: int | None = None  # step of the last.pt on disk (None: none written by this run yet)
 
     @property
     def usable(self) -> int:
@@ -237,15 +253,51 @@ class TrainState:
 
 
 def train(cfg: Config, prepared: Path | Prepared, out: Path, resume: str | None = None, *, cache=None,
-          stop_after_steps: int | None = None) -> TrainResult:
+          stop_after_steps: int | None = None, overwrite: bool = False) -> TrainResult:
     """Train on <prepared>'s train split, validate on its validation split, write <out>/{best,last}.pt,
     <out>/metrics.jsonl and <out>/config.toml. `cache`: a TensorCache or stand-in (default: the
-    prepared folder's); `stop_after_steps` stops like an interruption (tests)."""
+    prepared folder's); `stop_after_steps` stops like an interruption (tests); `overwrite` starts
+    over in a folder that holds last.pt. A NaN or infinite loss raises NonFiniteLoss (nothing
+    non-finite is saved; the last finite last.pt stays)."""
     info, device = init_distributed(cfg.train.device)
-    log = RunLog(Path(out), enabled=info.is_main)
+    prepared = prepared if isinstance(prepared, Prepared) else Prepared(prepared)
     try:
-        state = setup(cfg, prepared if isinstance(prepared, Prepared) else Prepared(prepared), Path(out), resume,
-                      cache, info, device, log)
+        with run_folder(Path(out), prepared, resume, overwrite, info):
+            log = RunLog(Path(out), enabled=info.is_main)
+            try:
+                return run_epochs(cfg, prepared, Path(out), resume, cache, info, device, log, stop_after_steps)
+            finally:
+                log.close()
+    finally:
+        if info.enabled:
+            shutdown(info)
+
+
+@contextlib.contextmanager
+def run_folder(run_dir: Path, prepared: Prepared, resume: str | None, overwrite: bool, info: DistInfo) -> Iterator[None]:
+    """Rank 0 holds the run folder for the run (files.output_folder: not the prepared folder, not a
+    folder of other files, one run at a time). A folder holding last.pt continues with --resume or
+    starts over with --overwrite (which removes best.pt, last.pt and metrics.jsonl); nothing else."""
+    if not info.is_main:
+        yield
+        return
+    with output_folder(run_dir, "train", [prepared.path], holds_only(is_run_file), "a `train` run folder"):
+        if resume and overwrite:
+            raise UserError("--resume and --overwrite: give one (continue the run, or start it over)")
+        if (run_dir / "last.pt").is_file() and not resume:
+            if not overwrite:
+                raise UserError(f"{run_dir}: holds last.pt of an earlier run — continue it with --resume auto, or "
+                                "start over with --overwrite (or give a new --out)")
+            for name in RESTART_FILES:
+                (run_dir / name).unlink(missing_ok=True)
+        yield
+
+
+def run_epochs(cfg: Config, prepared: Prepared, out: Path, resume: str | None, cache, info: DistInfo, device: torch.device,
+               log: RunLog, stop_after_steps: int | None) -> TrainResult:
+    """setup, then epochs until done; the `end` record of metrics.jsonl says how it stopped."""
+    state = setup(cfg, prepared, out, resume, cache, info, device, log)
+    try:
         with StopFlag() as stop_flag:
             def stop() -> bool:
                 return stop_flag.set or (stop_after_steps is not None and state.step >= stop_after_steps)
@@ -256,14 +308,14 @@ def train(cfg: Config, prepared: Path | Prepared, out: Path, resume: str | None 
                     log.message(f"stopped at step {state.step}; `--resume auto` continues from {state.run_dir / 'last.pt'}")
                     break
                 end_epoch(state)
+    except NonFiniteLoss:
+        state.stopped = "non_finite_loss"
+        raise
+    finally:
         log.write("end", state.step, {"stopped": state.stopped, "best_val_loss": state.best_val, "epoch": state.epoch,
                                       "seconds": round(time.perf_counter() - state.run_start, 3)})
-        return TrainResult(model=state.model, step=state.step, epoch=state.epoch, best_val_loss=state.best_val,
-                           run_dir=state.run_dir, stopped=state.stopped)
-    finally:
-        log.close()
-        if info.enabled:
-            shutdown(info)
+    return TrainResult(model=state.model, step=state.step, epoch=state.epoch, best_val_loss=state.best_val,
+                       run_dir=state.run_dir, stopped=state.stopped)
 
 
 def setup(cfg: Config, prepared: Prepared, run_dir: Path, resume: str | None, cache, info: DistInfo,
@@ -275,6 +327,7 @@ def setup(cfg: Config, prepared: Prepared, run_dir: Path, resume: str | None, ca
         torch.set_num_threads(tc.cpu_threads)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
+    prepared.require_split("train").require_split("validation")
     fingerprint = prepared.cache_fingerprint(cache)
     resume_path = resolve_resume(resume, run_dir)
     ckpt = load_checkpoint(resume_path, expected_fingerprint=fingerprint) if resume_path else None
@@ -307,8 +360,10 @@ def setup(cfg: Config, prepared: Prepared, run_dir: Path, resume: str | None, ca
     scheduler = build_scheduler(optimizer, tc.warmup_steps, total_steps)
     state = TrainState(cfg, run_dir, info, device, log, fingerprint, cache.n_products_total, model, ddp, optimizer,
                        scheduler, weights, train_loader, val_loader, encoder, accum, steps_per_epoch, total_steps)
+    state.prepared_path, state.prepared_fingerprint = str(prepared.path.resolve()), prepared.fingerprint
     if ckpt is not None:
         restore(state, ckpt)
+        state.saved_step = state.step if resume_path == run_dir / "last.pt" else None
         log.message(f"resuming from {resume_path}: step {state.step}, epoch {state.epoch + 1}, "
                     f"batch {state.batches_done}")
     log.message(f"model {resolve_dims(cfg.model)} — {count_parameters(model):,} parameters on {device}"
@@ -349,7 +404,12 @@ def run_epoch(s: TrainState, stop: Callable[[], bool]) -> None:
     else:
         s.batches_done = 0
     iterator = iter(s.train_loader)
-    if s.pending_rng is not None:  # after the iterator exists: it may draw from the RNGs
+    # the first batch starts the loader: a torch DataLoader with workers draws its base seed from
+    # torch's RNG then, so a resumed run restores the RNG after it (the uninterrupted run drew it
+    # at the start of the epoch, before the state the checkpoint holds)
+    first = next(iterator, None) if s.batches_done < s.usable else None
+    iterator = itertools.chain([first] if first is not None else [], iterator)
+    if s.pending_rng is not None:
         set_rng_state(s.pending_rng)
         s.pending_rng = None
     while s.batches_done < s.usable:
@@ -410,6 +470,8 @@ def log_progress(s: TrainState) -> None:
     iv = s.interval
     rate = iv.samples * s.info.world_size / max(now - iv.start, 1e-9)
     mean_loss = float(iv.loss) / iv.steps
+    if any_rank(not math.isfinite(mean_loss), s.device, s.info):
+        raise non_finite(s, f"the training loss is {mean_loss}")
     eta = (now - s.run_start) / max(s.step - s.start_step, 1) * (s.total_steps - s.step)
     s.log.write("train", s.step, {"epoch": s.epoch, "loss": mean_loss, "lr": s.scheduler.get_last_lr()[0],
                                   "samples_per_s": rate})
@@ -453,9 +515,26 @@ def checkpoint_payload(s: TrainState, epoch: int, batches_done: int, loader_stat
         "cache_fingerprint": s.fingerprint, "best_val_loss": s.best_val,
         "epochs_without_improvement": s.bad_epochs, "n_products": s.n_products,
         "max_seq_len": s.cfg.splits.max_seq_len, "metrics": metrics,
+        "prepared": s.prepared_path, "prepared_fingerprint": s.prepared_fingerprint,
     }
 
 
 def save(s: TrainState, name: str, body: dict[str, Any]) -> None:
+    """Write a checkpoint (rank 0), never one of a run whose loss since the last progress line, or
+    whose weights, are not finite (NonFiniteLoss instead)."""
+    loss = float(s.interval.loss)
+    weights_finite = all(bool(torch.isfinite(p).all()) for p in s.model.parameters())
+    if any_rank(not (math.isfinite(loss) and weights_finite), s.device, s.info):
+        raise non_finite(s, f"the training loss is {loss}" if not math.isfinite(loss) else "a weight is NaN or inf")
     if s.info.is_main:
         save_checkpoint(s.run_dir / name, body)
+        if name == "last.pt":
+            s.saved_step = s.step
+
+
+def non_finite(s: TrainState, what: str) -> NonFiniteLoss:
+    """The one line of a run stopped by a NaN / inf: the step, the learning rate, the checkpoint kept."""
+    kept = (f"{s.run_dir / 'last.pt'} keeps step {s.saved_step}, the last finite state" if s.saved_step is not None
+            else "no checkpoint was written")
+    return NonFiniteLoss(f"{what} at step {s.step} (lr {s.scheduler.get_last_lr()[0]:.3g}) — training stopped; {kept}; "
+                         "lower train.lr (--lr) or check the data")
