@@ -1,7 +1,8 @@
 """`retail-sim splits`: runs sql/01..11 in order over the raw CSVs and writes the prepared folder.
 
 Python only orchestrates: it checks the inputs, passes parameters as DuckDB variables, runs the
-numbered SQL files, writes the manifest last, and moves the finished folder into place.
+numbered SQL files (06-07 and 09-10 once per slice of weeks), writes the manifest last, and moves
+the finished folder into place.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import duckdb
 
 from retail_sim import __version__
 from retail_sim.config import Config
+from retail_sim.data import codes
 from retail_sim.errors import UserError
 from retail_sim.inputs import fingerprint_file, header_variant, resolve_inputs
 from retail_sim.manifest import write_manifest
@@ -52,6 +54,16 @@ def split_variables(cfg: Config) -> dict[str, Any]:
         "price_window_weeks": s.price_window_weeks,
         "row_group_size": s.row_group_size,
         "first_product_idx": FIRST_PRODUCT_IDX,
+    }
+
+
+def code_variables() -> dict[str, Any]:
+    """The basket attribute codes (retail_sim/data/codes.py) that 01 validates, without 'XX'."""
+    return {
+        "basket_sizes": list(codes.BASKET_SIZES),
+        "price_sensitivities": list(codes.PRICE_SENSITIVITIES),
+        "mission_types": list(codes.MISSION_TYPES),
+        "dominant_missions": list(codes.DOMINANT_MISSIONS),
     }
 
 
@@ -126,29 +138,26 @@ def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
     try:
         set_variables(con, {
             "input_files": [str(f) for f in files],
-            **calendar_variables(cfg), **split_variables(cfg),
+            **calendar_variables(cfg), **split_variables(cfg), **code_variables(),
         })
-        with stage("01 transactions: read, type, validate", durations):
-            _duck("reading the input CSVs", lambda: run_file(con, "01_transactions.sql"))
-        with stage("02 basket conflicts", durations):
-            run_file(con, "02_conflicts.sql")
+        with stage("01 lines: read, type, validate", durations):
+            _duck("reading the input CSVs", lambda: run_file(con, "01_lines.sql"))
+        with stage("02 basket headers and conflicts", durations):
+            run_file(con, "02_basket_headers.sql")
         with stage("03-04 rejects", durations):
-            run_file(con, "03_rejects.sql")
-            reject_files = [r[0] for r in con.execute(
-                "select distinct source_file from transactions where reject_reason is not null order by 1"
-            ).fetchall()]
+            reject_files = [str(files[i]) for (i,) in con.execute(
+                "select file_index from rejected_files order by file_index").fetchall()]
             if reject_files:
                 set_variables(con, {"reject_files": reject_files})
-                _duck("re-reading files with rejects", lambda: run_file(con, "04_reject_lines.sql"))
+                _duck("re-reading files with rejects", lambda: run_file(con, "03_reject_lines.sql"))
+            run_file(con, "04_rejects.sql")
         accounting = _accounting(con)
         if accounting["read"] == 0:
             raise UserError(f"{raw}: no data rows in {len(files)} input file(s) — nothing to prepare")
         with stage("05 vocab", durations):
             run_file(con, "05_vocab.sql")
-        with stage("06 items (merge repeated lines)", durations):
-            run_file(con, "06_items.sql")
-        with stage("07 point-in-time prices", durations):
-            run_file(con, "07_prices.sql")
+        with stage("06-07 items and prices by slice of weeks", durations):
+            _items_and_prices(con, cfg)
         with stage("08 baskets, splits, history", durations):
             run_file(con, "08_baskets.sql")
         with stage("09-10 samples by slice of weeks", durations):
@@ -201,6 +210,20 @@ def week_slices(items_per_week: list[tuple[int, int]], limit: int) -> list[tuple
     return slices
 
 
+def _items_and_prices(con, cfg: Config) -> None:
+    """06 then 07 for consecutive week ranges of at most ~items_per_slice kept lines, in week order
+    (07 carries the latest price of each (product, store) from one slice to the next)."""
+    counts = con.execute("select week, n_lines from kept_lines_per_week order by week").fetchall()
+    previous = (1, 0)  # an empty week range before the first slice
+    for first, last in week_slices(counts, cfg.splits.items_per_slice):
+        set_variables(con, {"slice_first": first, "slice_last": last,
+                            "previous_first": previous[0], "previous_last": previous[1]})
+        run_file(con, "06_items.sql")
+        run_file(con, "07_prices.sql")
+        previous = (first, last)
+    con.execute("drop table if exists price_state")
+
+
 def _write_samples(con, cfg: Config, work: Path) -> None:
     counts = con.execute(
         "select week, count(*) from items where week in (select week from baskets where split is not null)"
@@ -220,15 +243,15 @@ def _write_samples(con, cfg: Config, work: Path) -> None:
 
 
 def _accounting(con) -> dict[str, Any]:
-    valid_or_typed = con.execute("select count(*) from transactions").fetchone()[0]
+    lines = con.execute("select count(*) from lines").fetchone()[0]
     malformed = con.execute("select count(*) from reader_rejects").fetchone()[0]
     by_reason = dict(con.execute(
-        "select reason, count(*) from (select reject_reason as reason from transactions"
-        " where reject_reason is not null union all select 'malformed_line' from reader_rejects)"
+        "select reason, sum(n_lines)::bigint from (select reason, n_lines from line_reject_counts"
+        " union all select 'malformed_line', count(*) from reader_rejects having count(*) > 0)"
         " group by reason order by reason"
     ).fetchall())
     rejected = sum(by_reason.values())
-    read = valid_or_typed + malformed
+    read = lines + malformed
     return {"read": read, "kept": read - rejected, "rejected": rejected, "rejected_by_reason": by_reason}
 
 

@@ -1,16 +1,17 @@
 -- 09_samples: the training samples of one slice of weeks (list() cannot spill to disk, so
 -- prepare.py runs this slice by slice to bound memory).
 -- grain: one row per basket in a split, weeks getvariable('slice_first')..getvariable('slice_last').
--- inputs: baskets, items, item_prices. outputs: table slice_samples.
+-- inputs: baskets (08), items (06), item_prices (07). outputs: table slice_samples.
 -- Items: at most max_seq_len per basket, the highest-spend ones, ordered by spend descending then
--- product code ascending; the list columns are aligned position by position.
+-- product code ascending (product_idx is in code order); the list columns are aligned position
+-- by position. items and item_prices are appended by week slices, so the week filters read only
+-- the row groups of this slice.
 create or replace table slice_samples as
 with
 slice_items as (
     select
         i.basket_id,
         i.product_idx,
-        i.product_code,
         i.quantity,
         i.spend,
         i.unit_price,
@@ -18,17 +19,21 @@ slice_items as (
         p.base_price,
         p.category_avg_price
     from items as i
-    left join item_prices as p using (product_idx, store_idx, week)
+    left join (
+        select product_idx, store_idx, week, prior_price, base_price, category_avg_price
+        from item_prices
+        where week between getvariable('slice_first') and getvariable('slice_last')
+    ) as p using (product_idx, store_idx, week)
     where i.week between getvariable('slice_first') and getvariable('slice_last')
 ),
 
 ordered as (
-    -- items sorted by spend descending then product code (unique in a basket, so the order is
-    -- total), cut to max_seq_len; list_sort over structs is cheaper than an ordered aggregate
+    -- items sorted by spend descending then product (unique in a basket, so the order is total),
+    -- cut to max_seq_len; list_sort over structs is cheaper than an ordered aggregate
     select
         basket_id,
         list_sort(list({
-            'neg_spend': -spend, 'product_code': product_code, 'product_idx': product_idx,
+            'neg_spend': -spend, 'product_idx': product_idx,
             'quantity': quantity, 'spend': spend, 'unit_price': unit_price, 'prior_price': prior_price,
             'base_price': base_price, 'category_avg_price': category_avg_price
         }))[1:getvariable('max_seq_len')] as basket_items
