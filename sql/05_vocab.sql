@@ -87,6 +87,7 @@ select
     h.basket_dominant_mission,
     h.basket_price_sensitivity,
     h.basket_size,
+    h.n_lines,
     h.n_items,
     h.spend_total
 from basket_headers as h

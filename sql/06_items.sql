@@ -1,18 +1,12 @@
--- 06_items: basket lines with repeated lines of one product merged, one slice of weeks at a time
--- (prepare.py runs this file for consecutive week ranges; items is complete when 06 ends).
--- grain: one row per (basket, product).
+-- 06_items: the basket lines of one slice of weeks with repeated lines of one product merged
+-- (prepare.py runs 06 then 07 for consecutive week ranges, in week order).
+-- grain: one row per (basket, product) of the slice.
 -- inputs: lines (01), kept_baskets, products (05); getvariable('slice_first'), getvariable('slice_last').
--- outputs: table items (quantity and spend summed over merged lines, n_lines = lines merged),
---          appended slice by slice, so its row groups are ordered by slice of weeks.
+-- outputs: temp table slice_items (quantity and spend summed over merged lines, n_lines = lines
+--          merged), which 07 prices and appends to items.
 -- The join with kept_baskets keeps only baskets without conflict and brings the basket's week,
--- date, hour, customer and store; a slice's hash table holds its (basket, product) pairs only.
-create table if not exists items (
-    basket_id bigint, week integer, shop_date date, shop_hour integer, customer_idx integer,
-    store_idx integer, product_idx integer, quantity integer, spend double, unit_price double,
-    n_lines integer
-);
-
-insert into items
+-- date, hour, customer and store. Memory: the merge holds the slice's (basket, product) pairs only.
+create or replace temp table slice_items as
 with
 slice_lines as (
     select basket_id, prod_code, quantity, spend

@@ -1,6 +1,6 @@
 -- 08_baskets: basket attributes, split, bucket and the customer's point-in-time history.
 -- grain: one row per kept basket.
--- inputs: kept_baskets (05), items (06); split/bucket variables.
+-- inputs: kept_baskets (05), items (07); split/bucket variables.
 -- outputs: table baskets.
 -- history_length         the customer's baskets with (shop_date, shop_hour) strictly earlier
 --                        (baskets in the same date and hour do not count each other); 0 if anonymous
@@ -8,12 +8,15 @@
 -- is_first_basket        known customer and history_length = 0
 -- is_unseen_in_train     no basket of the customer in the train weeks strictly earlier (true if anonymous)
 -- n_items and spend_total come from the basket's lines (02: spend summed exactly, then DOUBLE);
--- n_products counts its items (after merging repeated lines).
+-- n_products counts its items: its lines less the lines merged into another line of the same
+-- product (items.n_lines > 1 — rare, so this reads one column of items, not a grouping of it).
 create or replace table baskets as
 with
-contents as (
-    select basket_id, count(*)::integer as n_products
+merged_lines as (
+    -- items that merged repeated lines (rare): how many lines each basket lost to merging
+    select basket_id, sum(n_lines - 1) as n_merged
     from items
+    where n_lines > 1
     group by basket_id
 ),
 
@@ -37,7 +40,7 @@ joined as (
         nullif(k.basket_dominant_mission, 'XX') as dominant_mission,
         nullif(k.basket_price_sensitivity, 'XX') as basket_price_sensitivity,
         nullif(k.basket_size, 'XX') as basket_size,
-        n.n_products,
+        (k.n_lines - coalesce(m.n_merged, 0))::integer as n_products,
         k.n_items::integer as n_items,
         k.spend_total,
         k.customer_id is null as is_anonymous,
@@ -50,7 +53,7 @@ joined as (
         -- hours since 1970-01-01: orders baskets by (shop_date, shop_hour)
         (k.shop_date - date '1970-01-01') * 24 + k.shop_hour as shop_ts
     from kept_baskets as k
-    join contents as n using (basket_id)
+    left join merged_lines as m using (basket_id)
 ),
 
 known_history as (

@@ -17,9 +17,10 @@ SQL_DIR = Path(__file__).resolve().parents[2] / "sql" / "cache"
 
 def connect(cfg: Config, prepared: Path) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the prepared folder's views (sql/prepared_views.sql: `items`,
-    `samples`, `products`, `customers`, `stores`, ...) and the macros of sql/cache/00_macros.sql."""
+    `samples`, `products`, `customers`, `stores`, ...), the macros of sql/cache/00_macros.sql and
+    the basket code lists of retail_sim/data/codes.py as variables."""
     con = sqlrun.connect(cfg)
-    sqlrun.set_variables(con, {"prepared": str(Path(prepared).resolve())})
+    sqlrun.set_variables(con, {"prepared": str(Path(prepared).resolve()), **sqlrun.code_variables()})
     sqlrun.run_file(con, "prepared_views.sql")
     sqlrun.run_file(con, SQL_DIR / "00_macros.sql")
     return con
