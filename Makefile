@@ -10,7 +10,7 @@ RAW      ?= data/raw
 PREPARED ?= data/prepared
 RUN      ?= runs/demo
 
-.PHONY: install demo synth splits cache audit train evaluate test lint bench clean
+.PHONY: install demo synth splits cache audit train evaluate test wheel-check lint bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,8 @@ demo: install
 	$(RS) splits --raw $(RAW) --out $(PREPARED)
 	$(RS) cache --prepared $(PREPARED)
 	$(RS) audit --prepared $(PREPARED)
-	$(RS) train --prepared $(PREPARED) --out $(RUN) --preset tiny --epochs 1 --max-steps 1500 --lr 3e-3 --device cpu
-	$(RS) evaluate --checkpoint $(RUN)/best.pt --prepared $(PREPARED) --split test --group-by week --device cpu
+	$(RS) train --config configs/demo.toml --prepared $(PREPARED) --out $(RUN)
+	$(RS) evaluate --config configs/demo.toml --checkpoint $(RUN)/best.pt --prepared $(PREPARED) --split test --group-by week
 
 synth: install
 	$(RS) synth --out $(RAW)
@@ -52,6 +52,10 @@ evaluate: install
 
 test: install
 	$(BIN)/pytest -q
+
+# the wheel in a fresh venv, run outside the repository on two sample weeks (.ci/wheel-check; ~2 min)
+wheel-check:
+	PYTHON=$(PYTHON) .ci/wheel-check
 
 lint: install
 	$(BIN)/ruff check retail_sim tests

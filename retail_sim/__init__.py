@@ -14,9 +14,10 @@ _EXPORTS = {
     "load_config": "retail_sim.config",
     "TensorCache": "retail_sim.cache.tensor_cache",
     "WorldModelBatch": "retail_sim.data.batch",
-    "WorldModelDataset": "retail_sim.data.loader",
+    "Prepared": "retail_sim.prepared",
+    "WorldModelDataset": "retail_sim.data.dataset",
     "WorldModelDataLoader": "retail_sim.data.loader",
-    "EvaluationDataLoader": "retail_sim.data.loader",
+    "EvaluationDataLoader": "retail_sim.data.evaluation",
     "WorldModel": "retail_sim.model",
 }
 

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import duckdb
 
-from retail_sim.config import Config, from_dict
+from retail_sim.config import Config
 from retail_sim.errors import UserError
-from retail_sim.manifest import read_manifest
-from retail_sim.prepare import split_variables
-from retail_sim.sqlrun import SQL_DIR, connect, run_file, set_variables, sql_file
+from retail_sim.prepared import Prepared
+from retail_sim.sqlrun import SQL_DIR, sql_file
 
 AUDIT_DIR = SQL_DIR / "audits"
 
@@ -30,16 +29,6 @@ class AuditResult:
     violations: int
     sample: list[tuple]
     seconds: float
-
-
-def open_prepared(prepared: Path, cfg: Config | None = None):
-    """A DuckDB connection with the prepared folder's views and its manifest's variables set."""
-    manifest = read_manifest(prepared)
-    built_with = from_dict(manifest["config"])
-    con = connect(cfg or built_with)
-    set_variables(con, {"prepared": str(Path(prepared).resolve()), **split_variables(built_with)})
-    run_file(con, "prepared_views.sql")
-    return con
 
 
 def describe(path: Path) -> tuple[str, str]:
@@ -60,7 +49,7 @@ def run_audit(con, path: Path) -> AuditResult:
 
 
 def run_audits(prepared: Path, cfg: Config | None = None) -> list[AuditResult]:
-    con = open_prepared(prepared, cfg)
+    con = Prepared(prepared).connect(cfg)
     try:
         return [run_audit(con, p) for p in sorted(AUDIT_DIR.glob("[0-9]*.sql"))]
     finally:
@@ -83,7 +72,7 @@ def run_sql(file: Path, prepared: Path, cfg: Config | None = None, limit: int = 
     path = sql_file(file)
     if not path.is_file():
         raise UserError(f"{file}: no such SQL file")
-    con = open_prepared(prepared, cfg)
+    con = Prepared(prepared).connect(cfg)
     try:
         rel = con.execute(path.read_text())
     except duckdb.Error as exc:

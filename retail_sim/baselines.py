@@ -1,31 +1,42 @@
 """Masked-item baselines scored on the same hidden items as the model.
 
 - popularity: product counts over the training weeks' items (baskets containing the product);
-- co-purchase: for a basket, the sum over its visible items v of C[v, candidate], where C counts
+- co_purchase: for a basket, the sum over its visible items v of C[v, candidate], where C counts
   the training-week baskets holding both products;
-- own history: the customer's count of earlier baskets (strictly earlier (shop_date, shop_hour),
-  any split) holding the candidate; anonymous / cold-start customers have none.
-Co-purchase and own history add popularity / (max popularity + 1) < 1 to their integer counts, so
-equal counts are ordered by popularity and an all-zero row falls back to popularity.
-Every scorer (the model too) excludes the special ids and the basket's visible items: products
-are distinct within a basket, so neither can be a hidden item.
+- own_history: the customer's count of earlier baskets (strictly earlier (shop_date, shop_hour),
+  any split) holding the candidate; anonymous customers and first baskets have none;
+- decayed_history: the same baskets, each weighted by history.decay ^ (age in weeks);
+- history_co_purchase: alpha * the candidate's share of the customer's decayed count + (1 - alpha)
+  * the mean over the visible items v of the cosine-normalised co-purchase C[v, c] / sqrt(pop v
+  * pop c); alpha is chosen on the validation split (evaluate.choose_alpha).
+The history baselines read the tensor cache's purchase-history index (data/history.py: the as-of
+rule the loader uses, untruncated). Co-purchase and the history counts add popularity / (max
+popularity + 1) < 1, so equal counts are ordered by popularity and an all-zero row falls back to
+popularity; decayed_history puts the history products at 1 + decayed count, the rest below 1e-6.
+Every scorer (the model too) excludes the special ids and the basket's visible items
+(metrics.exclude_known): products are distinct within a basket, so neither can be a hidden item.
+
+BaselineScorer holds the baselines as a list of named scorers, each a function of one batch's
+BatchContext (visible items and the customers' history, computed once per batch); a new baseline
+is one more entry. Popularity and co-purchase counts come from DuckDB over the prepared views.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 import torch
 
+from retail_sim.arrays import ragged_ranges
 from retail_sim.cache import sqlfiles
+from retail_sim.data.history import HOURS_PER_WEEK, HistoryIndex, candidates
+from retail_sim.metrics import exclude_known
 from retail_sim.vocab import FIRST_PRODUCT_IDX
 
-BASELINES = ("popularity", "co_purchase", "own_history")
-EXCLUDED_SCORE = float("-inf")
+BASELINES = ("popularity", "co_purchase", "own_history", "decayed_history", "history_co_purchase")  # in order
+ALPHA_GRID = tuple(round(0.1 * i, 1) for i in range(11))  # history_co_purchase weights tried on validation
 
 
 @dataclass
@@ -42,6 +53,12 @@ class CoPurchase:
     def nnz(self) -> int:
         return len(self.indices)
 
+    def cosine(self, popularity: np.ndarray) -> CoPurchase:
+        """The same pairs with counts C[a, b] / sqrt(pop a * pop b) (cosine of the basket sets)."""
+        rows = np.repeat(np.arange(self.n_products), np.diff(self.indptr))
+        norm = np.sqrt(np.maximum(popularity[rows], 1.0) * np.maximum(popularity[self.indices], 1.0))
+        return CoPurchase(self.indptr, self.indices, self.counts / norm, self.n_products)
+
     def to_dense(self) -> torch.Tensor:
         dense = torch.zeros(self.n_products, self.n_products, dtype=torch.float64)
         rows = np.repeat(np.arange(self.n_products), np.diff(self.indptr))
@@ -54,7 +71,7 @@ class CoPurchase:
         start, stop = self.indptr[product], self.indptr[product + 1]
         n = stop - start
         owner = np.repeat(basket_row, n)
-        idx = np.repeat(start, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+        idx = ragged_ranges(start, n)
         flat = np.bincount(owner * self.n_products + self.indices[idx], weights=self.counts[idx],
                            minlength=n_baskets * self.n_products)
         return flat.reshape(n_baskets, self.n_products)
@@ -73,15 +90,11 @@ def copurchase_from_pairs(product_a: np.ndarray, product_b: np.ndarray, n_basket
     return CoPurchase(indptr=indptr, indices=cols[order], counts=counts[order], n_products=n_products)
 
 
-def training_counts(con: duckdb.DuckDBPyConnection, prepared: Path, train_weeks: list[int],
+def training_counts(con: duckdb.DuckDBPyConnection, train_weeks: tuple[int, int] | list[int],
                     n_products: int) -> tuple[np.ndarray, CoPurchase, int]:
     """(popularity [n_products] float64, co-purchase counts, training lines) over the training weeks,
-    counted by DuckDB with the cache's SQL (sql/cache/01_product_stats, 02_copurchase_pairs), so
-    the training items never enter Python and DuckDB spills what does not fit its memory limit."""
-    con.execute("set variable items_glob = ?", [str(Path(prepared) / "items" / "*" / "*.parquet")])
-    # the `items` view of sql/prepared_views.sql, alone: evaluation needs no other view
-    con.execute("create or replace temp view items as select * replace (week::integer as week) "
-                "from read_parquet(getvariable('items_glob'), hive_partitioning = true)")
+    counted by DuckDB with the cache's SQL (sql/cache/01_product_stats, 02_copurchase_pairs) over the
+    `items` view, so the training items never enter Python and DuckDB spills what does not fit."""
     first, last = int(train_weeks[0]), int(train_weeks[1])
     stats = sqlfiles.run(con, "01_product_stats", train_first=first, train_last=last)
     popularity = np.zeros(n_products)
@@ -94,99 +107,139 @@ def training_counts(con: duckdb.DuckDBPyConnection, prepared: Path, train_weeks:
 
 
 @dataclass
-class OwnHistory:
-    """Sparse rows (basket_id sorted, product_idx, n_baskets): for each evaluated basket of a known
-    customer, how many of the customer's strictly earlier baskets held the product."""
+class HistoryScores:
+    """The untruncated purchase history of a batch's baskets as dense rows."""
 
-    basket_id: np.ndarray  # [n] int64, sorted
-    product_idx: np.ndarray  # [n] int64
-    n_baskets: np.ndarray  # [n] float64
+    count: torch.Tensor  # [B, V] float64: earlier baskets holding the product
+    decayed: torch.Tensor  # [B, V] float64: Σ history.decay ^ (age in weeks) over them
 
-    def lookup(self, basket_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """basket_ids [B] -> (row [k] in 0..B-1, product_idx [k], n_baskets [k]) of those baskets."""
-        basket_ids = np.asarray(basket_ids, dtype=np.int64)
-        lo = np.searchsorted(self.basket_id, basket_ids, side="left")
-        hi = np.searchsorted(self.basket_id, basket_ids, side="right")
-        n = hi - lo
-        row = np.repeat(np.arange(len(basket_ids)), n)
-        idx = np.repeat(lo, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
-        return row, self.product_idx[idx], self.n_baskets[idx]
+    def rows(self, rows) -> HistoryScores:
+        return HistoryScores(self.count[rows], self.decayed[rows])
 
 
-OWN_HISTORY_SQL = """
--- one row per (evaluated basket of a known customer, product bought in a strictly earlier basket)
-with evaluated as (
-    select basket_id, customer_idx, shop_date, shop_hour
-    from read_parquet(getvariable('samples_glob'), hive_partitioning = true)
-    where split = getvariable('split') and customer_idx > 0
-      and basket_id in (select basket_id from evaluated_baskets)
-),
-earlier_items as (
-    select customer_idx, shop_date, shop_hour, product_idx
-    from read_parquet(getvariable('items_glob'), hive_partitioning = true)
-    where customer_idx > 0
-),
-final as (
-    select e.basket_id, i.product_idx, count(*) as n_baskets
-    from evaluated e
-    join earlier_items i
-      on i.customer_idx = e.customer_idx
-     and (i.shop_date < e.shop_date or (i.shop_date = e.shop_date and i.shop_hour < e.shop_hour))
-    group by e.basket_id, i.product_idx
-)
-select basket_id, product_idx, n_baskets from final order by basket_id, product_idx
-"""
-
-def own_history(con: duckdb.DuckDBPyConnection, prepared: Path, split: str, basket_ids: np.ndarray) -> OwnHistory:
-    """OwnHistory of the baskets `basket_ids` [n] of `split` (point-in-time; items of all splits count).
-    Its size is the sum over those baskets of the products their customer bought before, which is
-    why `evaluate` scores a sample of baskets on a large split."""
-    con.execute("set variable samples_glob = ?", [str(Path(prepared) / "samples" / "*" / "*" / "*.parquet")])
-    con.execute("set variable items_glob = ?", [str(Path(prepared) / "items" / "*" / "*.parquet")])
-    con.execute("set variable split = ?", [split])
-    con.register("evaluated_baskets", pa.table({"basket_id": np.asarray(basket_ids, dtype=np.int64)}))
-    try:
-        table = con.sql(OWN_HISTORY_SQL).to_arrow_table()
-    finally:
-        con.unregister("evaluated_baskets")
-    return OwnHistory(
-        basket_id=table.column("basket_id").to_numpy().astype(np.int64),
-        product_idx=table.column("product_idx").to_numpy().astype(np.int64),
-        n_baskets=table.column("n_baskets").to_numpy().astype(np.float64),
-    )
+def history_scores(index: HistoryIndex, customer_idx: np.ndarray, shop_ts: np.ndarray, n_products: int) -> HistoryScores:
+    """HistoryScores of baskets (customer_idx [B], shop_ts [B] hours since the calendar origin)."""
+    b = len(customer_idx)
+    cand = candidates(index, customer_idx, shop_ts)
+    count = np.zeros((b, n_products))
+    decayed = np.zeros((b, n_products))
+    count[cand.row, cand.product] = index.cum_baskets[cand.event]
+    factor = np.exp(np.log(index.decay) * np.asarray(shop_ts, dtype=np.float64)[cand.row] / HOURS_PER_WEEK)
+    decayed[cand.row, cand.product] = index.cum_decay[cand.event, 0] * factor
+    return HistoryScores(torch.from_numpy(count), torch.from_numpy(decayed))
 
 
-def exclude_known(scores: torch.Tensor, product_ids: torch.Tensor) -> torch.Tensor:
-    """scores [B, V] with the special ids and each basket's visible products ([B, S] ids, MASK at
-    hidden positions) set to -inf (in place, returned)."""
-    scores[:, :FIRST_PRODUCT_IDX] = EXCLUDED_SCORE
-    visible = product_ids.clamp(min=0)
-    scores.scatter_(1, visible, EXCLUDED_SCORE)  # ids < FIRST_PRODUCT_IDX land on already-excluded columns
-    return scores
+@dataclass
+class BatchContext:
+    """What the baselines see of one batch, computed once for all of them."""
+
+    product_ids: np.ndarray  # [B, S] input ids (MASK at hidden positions, PAD 0)
+    visible_row: np.ndarray  # [k] basket row of each visible item
+    visible_product: np.ndarray  # [k]
+    history: HistoryScores
+
+    @property
+    def n(self) -> int:
+        return self.product_ids.shape[0]
+
+
+@dataclass
+class Popularity:
+    """Training-week baskets holding the product, the same row for every basket."""
+
+    counts: torch.Tensor  # [V] float64
+    name: str = "popularity"
+
+    def scores(self, ctx: BatchContext) -> torch.Tensor:
+        return self.counts.unsqueeze(0).expand(ctx.n, -1).clone()
+
+
+@dataclass
+class CoPurchaseScorer:
+    """Σ over the basket's visible items of their co-purchase counts, + the popularity tiebreak."""
+
+    counts: CoPurchase
+    tiebreak: torch.Tensor  # [V] in [0, 1)
+    name: str = "co_purchase"
+
+    def scores(self, ctx: BatchContext) -> torch.Tensor:
+        return torch.from_numpy(self.counts.basket_scores(ctx.visible_row, ctx.visible_product, ctx.n)) + self.tiebreak
+
+
+@dataclass
+class OwnHistoryScorer:
+    """The customer's earlier baskets holding the product, + the popularity tiebreak."""
+
+    tiebreak: torch.Tensor
+    name: str = "own_history"
+
+    def scores(self, ctx: BatchContext) -> torch.Tensor:
+        return ctx.history.count + self.tiebreak
+
+
+@dataclass
+class DecayedHistoryScorer:
+    """The customer's decayed count: history products at 1 + decayed count, the rest by popularity below 1e-6."""
+
+    tiebreak: torch.Tensor
+    name: str = "decayed_history"
+
+    def scores(self, ctx: BatchContext) -> torch.Tensor:
+        h = ctx.history
+        return torch.where(h.count > 0, 1.0 + h.decayed, 0.0) + 1e-6 * self.tiebreak
+
+
+@dataclass
+class HistoryCoPurchaseScorer:
+    """alpha * decayed share + (1 - alpha) * mean cosine co-purchase with the visible items."""
+
+    cosine: CoPurchase
+    tiebreak: torch.Tensor
+    alpha: float = 0.5
+    name: str = "history_co_purchase"
+
+    def mean_cosine(self, ctx: BatchContext) -> torch.Tensor:
+        """[B, V] mean over the basket's visible items of the cosine co-purchase (0 with none)."""
+        total = torch.from_numpy(self.cosine.basket_scores(ctx.visible_row, ctx.visible_product, ctx.n))
+        n_visible = torch.from_numpy(np.bincount(ctx.visible_row, minlength=ctx.n).astype(np.float64))
+        return total / n_visible.clamp(min=1).unsqueeze(1)
+
+    @staticmethod
+    def share(history: HistoryScores) -> torch.Tensor:
+        """[B, V] each product's share of the customer's decayed count (0 without history)."""
+        return history.decayed / history.decayed.sum(dim=1, keepdim=True).clamp(min=1e-300)
+
+    def blend(self, cosine: torch.Tensor, share: torch.Tensor, alpha: float) -> torch.Tensor:
+        return alpha * share + (1 - alpha) * cosine + 1e-6 * self.tiebreak
+
+    def scores(self, ctx: BatchContext) -> torch.Tensor:
+        return self.blend(self.mean_cosine(ctx), self.share(ctx.history), self.alpha)
 
 
 class BaselineScorer:
-    """Scores [B, V] per baseline for the baskets of one batch."""
+    """Scores [B, V] per baseline for the baskets of one batch: a list of named scorers."""
 
-    def __init__(self, popularity: np.ndarray, copurchase: CoPurchase, history: OwnHistory):
-        self.popularity = torch.from_numpy(popularity.astype(np.float64))
-        self.tiebreak = self.popularity / (self.popularity.max() + 1.0)  # [V] in [0, 1)
+    def __init__(self, popularity: np.ndarray, copurchase: CoPurchase, history: HistoryIndex, alpha: float = 0.5):
+        counts = torch.from_numpy(popularity.astype(np.float64))
+        tiebreak = counts / (counts.max() + 1.0)  # [V] in [0, 1)
         self.copurchase = copurchase
         self.history = history
         self.n_products = len(popularity)
+        self.blend = HistoryCoPurchaseScorer(copurchase.cosine(popularity), tiebreak, alpha)
+        self.scorers = [Popularity(counts), CoPurchaseScorer(copurchase, tiebreak), OwnHistoryScorer(tiebreak),
+                        DecayedHistoryScorer(tiebreak), self.blend]
 
-    def scores(self, product_ids: torch.Tensor, basket_ids: np.ndarray) -> dict[str, torch.Tensor]:
-        """product_ids [B, S] (MASK at hidden positions, PAD 0), basket_ids [B] -> name -> [B, V] float64."""
-        b = product_ids.shape[0]
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.scorers)
+
+    def context(self, product_ids: torch.Tensor, customer_idx: np.ndarray, shop_ts: np.ndarray) -> BatchContext:
         ids = product_ids.cpu().numpy()
-        vis_row, vis_pos = np.nonzero(ids >= FIRST_PRODUCT_IDX)  # visible items (MASK/PAD excluded)
-        co = torch.from_numpy(self.copurchase.basket_scores(vis_row, ids[vis_row, vis_pos], b))  # [B, V]
-        row, product, count = self.history.lookup(basket_ids)
-        hist = torch.zeros(b, self.n_products, dtype=torch.float64)
-        hist.index_put_((torch.from_numpy(row), torch.from_numpy(product)), torch.from_numpy(count), accumulate=True)
-        out = {
-            "popularity": self.popularity.unsqueeze(0).expand(b, -1).clone(),
-            "co_purchase": co + self.tiebreak,
-            "own_history": hist + self.tiebreak,
-        }
-        return {name: exclude_known(s, product_ids) for name, s in out.items()}
+        row, pos = np.nonzero(ids >= FIRST_PRODUCT_IDX)  # visible items (MASK/PAD excluded)
+        return BatchContext(ids, row, ids[row, pos], history_scores(self.history, customer_idx, shop_ts, self.n_products))
+
+    def scores(self, product_ids: torch.Tensor, customer_idx: np.ndarray, shop_ts: np.ndarray) -> dict[str, torch.Tensor]:
+        """product_ids [B, S] (MASK at hidden positions, PAD 0), the baskets' customer_idx [B] and
+        shop_ts [B] -> name -> [B, V] float64, special ids and visible items excluded."""
+        ctx = self.context(product_ids, customer_idx, shop_ts)
+        return {s.name: exclude_known(s.scores(ctx), product_ids) for s in self.scorers}

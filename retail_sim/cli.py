@@ -1,5 +1,6 @@
 """`retail-sim`: the command line. Each command reads the one Config (defaults < retail_sim.toml
-or --config < options) and calls the module that does the work."""
+or --config < options < --set section.key=value) and calls the module that does the work. Help
+texts take their defaults and choices from Config() itself."""
 
 from __future__ import annotations
 
@@ -9,8 +10,22 @@ from typing import Annotated
 
 import typer
 
-from retail_sim.config import Config, apply, load_config
+from retail_sim.config import Config, apply, choices, get, load_config, parse_assignments, to_toml
 from retail_sim.errors import UserError
+
+DEFAULTS = Config()
+
+
+def default(key: str) -> str:
+    """'(default: X)' of a setting, from Config()."""
+    return f"(default: {get(DEFAULTS, key)})"
+
+
+def one_of(key: str) -> str:
+    """'a, b or c': the choices of a Literal setting."""
+    allowed = choices(key)
+    return f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+
 
 app = typer.Typer(
     name="retail-sim",
@@ -26,23 +41,25 @@ app.add_typer(bench_app, name="bench")
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="TOML config file (default: ./retail_sim.toml when it exists)."),
+    typer.Option("--config", help="TOML config file (default: ./retail_sim.toml when it exists; `retail-sim config --toml` writes one)."),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="SECTION.KEY=VALUE",
+                 help="Override any config key, e.g. --set train.lr=3e-4 --set splits.train_weeks=[1,14] (repeatable; wins over the other options)."),
 ]
 PreparedOpt = Annotated[
-    Path | None, typer.Option("--prepared", help="Prepared folder written by `splits` (default: data/prepared).")
+    Path | None, typer.Option("--prepared", help=f"Prepared folder written by `splits` {default('paths.prepared')}.")
 ]
 
 
-def resolve(config: Path | None, **dotted) -> Config:
-    """Load the config and apply the command-line options that were given (None = not given)."""
+def resolve(config: Path | None, sets: list[str] | None = None, **dotted) -> Config:
+    """Load the config, apply the command-line options that were given (None = not given), then
+    the --set assignments."""
     cfg = load_config(config)
     given = {k.replace("__", "."): (str(v) if isinstance(v, Path) else v) for k, v in dotted.items() if v is not None}
+    given.update(parse_assignments(sets or []))
     return apply(cfg, given) if given else cfg
-
-
-def not_implemented(command: str, issue: int) -> None:
-    typer.echo(f"error: `retail-sim {command}` is not implemented yet (issue #{issue}).", err=True)
-    raise typer.Exit(3)
 
 
 @app.command()
@@ -61,35 +78,45 @@ def version() -> None:
 
 
 @app.command("config")
-def show_config(config: ConfigOpt = None) -> None:
-    """Print the resolved configuration (every key, as TOML-like JSON)."""
+def show_config(
+    toml: Annotated[bool, typer.Option("--toml", help="Print TOML that --config reads back (with each key's comment) instead of JSON.")] = False,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Print the resolved configuration (every key): JSON, or with --toml a config file."""
     import json
 
-    typer.echo(json.dumps(resolve(config).to_dict(), indent=2))
+    cfg = resolve(config, sets)
+    if toml:
+        typer.echo(to_toml(cfg, "retail-sim configuration (retail-sim config --toml); use it with --config FILE"), nl=False)
+    else:
+        typer.echo(json.dumps(cfg.to_dict(), indent=2))
 
 
 @app.command()
 def synth(
     out: Annotated[Path, typer.Option(help="Output folder for transactions_YYYYWW.csv and time.csv.")] = Path("data/raw"),
-    customers: Annotated[int | None, typer.Option(help="Number of customers (default: 2000).")] = None,
-    weeks: Annotated[int | None, typer.Option(help="Number of fiscal weeks from 200607 (default: 117).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed; same arguments give byte-identical files (default: 0).")] = None,
-    header: Annotated[str | None, typer.Option(help="Header variant: 'seg' (seg_1/seg_2) or 'named' (CUST_PRICE_SENSITIVITY/CUST_LIFESTAGE).")] = None,
+    customers: Annotated[int | None, typer.Option(help=f"Number of customers {default('synth.customers')}.")] = None,
+    weeks: Annotated[int | None, typer.Option(help=f"Number of fiscal weeks from {DEFAULTS.calendar.origin_shop_week} {default('synth.weeks')}.")] = None,
+    seed: Annotated[int | None, typer.Option(help=f"Random seed; same arguments give byte-identical files {default('seed')}.")] = None,
+    header: Annotated[str | None, typer.Option(help=f"Header variant: {one_of('synth.header')}: seg_1/seg_2 or CUST_PRICE_SENSITIVITY/CUST_LIFESTAGE {default('synth.header')}.")] = None,
     gzip: Annotated[bool, typer.Option("--gzip", help="Write .csv.gz files.")] = False,
     config: ConfigOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Generate synthetic LGSR data calibrated to the real distributions."""
     from retail_sim.synth import generate
 
-    cfg = resolve(config, synth__customers=customers, synth__weeks=weeks, seed=seed, synth__header=header)
+    cfg = resolve(config, sets, synth__customers=customers, synth__weeks=weeks, seed=seed, synth__header=header)
     generate(cfg, out, gzip=gzip)
 
 
 @app.command()
 def splits(
-    raw: Annotated[str | None, typer.Option(help="Folder, file or glob of transactions CSVs (.csv/.csv.gz) (default: data/raw).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: data/prepared).")] = None,
+    raw: Annotated[str | None, typer.Option(help=f"Folder, file or glob of transactions CSVs (.csv/.csv.gz) {default('paths.raw')}.")] = None,
+    out: Annotated[Path | None, typer.Option(help=f"Output folder {default('paths.prepared')}.")] = None,
     config: ConfigOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Typed ingest, week normalisation, temporal splits, baskets, point-in-time prices (DuckDB SQL).
 
@@ -97,19 +124,19 @@ def splits(
     """
     from retail_sim.prepare import run_splits
 
-    cfg = resolve(config, paths__raw=raw, paths__prepared=out)
+    cfg = resolve(config, sets, paths__raw=raw, paths__prepared=out)
     run_splits(cfg, cfg.paths.raw, Path(cfg.paths.prepared))
 
 
 @app.command()
-def audit(prepared: PreparedOpt = None, config: ConfigOpt = None) -> None:
+def audit(prepared: PreparedOpt = None, config: ConfigOpt = None, sets: SetOpt = None) -> None:
     """Run every leakage/consistency check in sql/audits/; exit 1 on any violation.
 
     Prints one line per check: rows checked, violations, what it checks (and a few violating rows).
     """
     from retail_sim.audit import print_audits, run_audits
 
-    cfg = resolve(config, paths__prepared=prepared)
+    cfg = resolve(config, sets, paths__prepared=prepared)
     results = run_audits(Path(cfg.paths.prepared), cfg)
     print_audits(results)
     if any(r.violations for r in results):
@@ -121,6 +148,7 @@ def sql(
     file: Annotated[Path, typer.Argument(help="A .sql file (e.g. sql/audits/01_split_weeks.sql).")],
     prepared: PreparedOpt = None,
     config: ConfigOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Run one SQL file against a prepared folder and print the result table.
 
@@ -128,7 +156,7 @@ def sql(
     """
     from retail_sim.audit import run_sql
 
-    cfg = resolve(config, paths__prepared=prepared)
+    cfg = resolve(config, sets, paths__prepared=prepared)
     run_sql(file, Path(cfg.paths.prepared), cfg)
 
 
@@ -137,11 +165,12 @@ def cache(
     prepared: PreparedOpt = None,
     product_embeddings: Annotated[Path | None, typer.Option(help="Parquet of externally trained product embeddings (id + 256 floats).")] = None,
     config: ConfigOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Build the tensor cache: product/store/segment embeddings, point-in-time customer state."""
     from retail_sim.cache.build import build_cache, summary_lines
 
-    cfg = resolve(config, paths__prepared=prepared)
+    cfg = resolve(config, sets, paths__prepared=prepared)
     manifest = build_cache(cfg, Path(cfg.paths.prepared), product_embeddings)
     for line in summary_lines(manifest):
         typer.echo(line)
@@ -163,19 +192,20 @@ def _without_nproc(argv: list[str]) -> list[str]:
 @app.command()
 def train(
     prepared: PreparedOpt = None,
-    out: Annotated[Path | None, typer.Option(help="Run folder for checkpoints and metrics (default: runs/<preset>).")] = None,
-    preset: Annotated[str | None, typer.Option(help="Model size: tiny (CPU) or base (GPU) (default: tiny).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs over the train split (default: 3).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Baskets per batch and rank (default: 64).")] = None,
-    lr: Annotated[float | None, typer.Option(help="Peak AdamW learning rate (default: 3e-4).")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimiser steps (0 = no cap).")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
-    num_workers: Annotated[int | None, typer.Option(help="Loader worker processes (default: 0).")] = None,
-    product_input: Annotated[str | None, typer.Option(help="cache (T2 from the tensor cache) or learned (trainable embedding).")] = None,
+    out: Annotated[Path | None, typer.Option(help=f"Run folder for checkpoints, metrics and the resolved config.toml (default: {DEFAULTS.paths.runs}/<preset>).")] = None,
+    preset: Annotated[str | None, typer.Option(help=f"Model size: {one_of('model.preset')} {default('model.preset')}.")] = None,
+    epochs: Annotated[int | None, typer.Option(help=f"Epochs over the train split {default('train.epochs')}.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help=f"Baskets per batch and rank {default('loader.batch_size')}.")] = None,
+    lr: Annotated[float | None, typer.Option(help=f"Peak AdamW learning rate {default('train.lr')}.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help=f"Stop after this many optimiser steps, 0 = no cap {default('train.max_steps')}.")] = None,
+    device: Annotated[str | None, typer.Option(help=f"{one_of('train.device')} {default('train.device')}.")] = None,
+    num_workers: Annotated[int | None, typer.Option(help=f"Loader worker processes {default('loader.num_workers')}.")] = None,
+    product_input: Annotated[str | None, typer.Option(help=f"{one_of('model.product_input')}: T2 from the tensor cache or a trainable embedding {default('model.product_input')}.")] = None,
     resume: Annotated[str | None, typer.Option(help="'auto' (continue <out>/last.pt when present) or a checkpoint path.")] = None,
     nproc: Annotated[int, typer.Option(help="Processes on this machine: > 1 re-launches under torchrun (DDP).")] = 1,
-    cpu_threads: Annotated[int | None, typer.Option(help="torch threads on CPU (default: torch's choice).")] = None,
+    cpu_threads: Annotated[int | None, typer.Option(help=f"torch threads on CPU, 0 = torch's choice {default('train.cpu_threads')}.")] = None,
     config: ConfigOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Train the world model (single device, or DDP with --nproc N / torchrun)."""
     import os
@@ -188,7 +218,7 @@ def train(
         raise typer.Exit(subprocess.call(command))
     from retail_sim.train import train as run_training
 
-    cfg = resolve(config, paths__prepared=prepared, model__preset=preset, train__epochs=epochs,
+    cfg = resolve(config, sets, paths__prepared=prepared, model__preset=preset, train__epochs=epochs,
                   loader__batch_size=batch_size, train__lr=lr, train__max_steps=max_steps, train__device=device,
                   loader__num_workers=num_workers, model__product_input=product_input,
                   train__cpu_threads=cpu_threads)
@@ -206,11 +236,12 @@ def evaluate(
     split: Annotated[str, typer.Option(help="validation or test.")] = "validation",
     group_by: Annotated[str, typer.Option(help="Per-group table and plot by date, hour or week.")] = "date",
     out: Annotated[Path | None, typer.Option(help="Output folder (default: <checkpoint folder>/eval_<split>).")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Baskets per evaluation batch (default: 256).")] = None,
-    max_baskets: Annotated[int | None, typer.Option(help="Score a fixed hashed sample of at most this many baskets of the split; 0 = all (default: 100000).")] = None,
-    cpu_threads: Annotated[int | None, typer.Option(help="torch threads on CPU (default: torch's choice).")] = None,
+    device: Annotated[str | None, typer.Option(help=f"{one_of('train.device')} {default('train.device')}.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help=f"Baskets per evaluation batch {default('train.eval_batch_size')}.")] = None,
+    max_baskets: Annotated[int | None, typer.Option(help=f"Score a fixed hashed sample of at most this many baskets of the split; 0 = all {default('train.eval_max_baskets')}.")] = None,
+    cpu_threads: Annotated[int | None, typer.Option(help=f"torch threads on CPU, 0 = torch's choice {default('train.cpu_threads')}.")] = None,
     config: ConfigOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Evaluate a checkpoint against popularity, co-purchase and own-history baselines.
 
@@ -218,7 +249,7 @@ def evaluate(
     from retail_sim.evaluate import evaluate as run_evaluation
     from retail_sim.evaluate import print_report
 
-    cfg = resolve(config, paths__prepared=prepared, train__device=device, train__eval_batch_size=batch_size,
+    cfg = resolve(config, sets, paths__prepared=prepared, train__device=device, train__eval_batch_size=batch_size,
                   train__eval_max_baskets=max_baskets, train__cpu_threads=cpu_threads)
     tables = run_evaluation(cfg, checkpoint, Path(cfg.paths.prepared), split=split, group_by=group_by, out=out)
     print_report(tables)
@@ -239,14 +270,15 @@ def bench_synth(
 
 @bench_app.command("splits")
 def bench_splits_cmd(
-    raw: Annotated[str | None, typer.Option(help="Folder, file or glob of transactions CSVs (default: data/raw).")] = None,
+    raw: Annotated[str | None, typer.Option(help=f"Folder, file or glob of transactions CSVs {default('paths.raw')}.")] = None,
     scratch: Annotated[Path | None, typer.Option(help="Folder for the outputs (default: a temp dir, removed after).")] = None,
     config: ConfigOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Time the splits stage and a bare DuckDB COPY of the same CSVs to Parquet; print the ratio."""
     from retail_sim.bench import bench_splits
 
-    cfg = resolve(config, paths__raw=raw)
+    cfg = resolve(config, sets, paths__raw=raw)
     bench_splits(cfg, cfg.paths.raw, scratch)
 
 
@@ -255,15 +287,16 @@ def bench_train_cmd(
     prepared: PreparedOpt = None,
     presets: Annotated[str, typer.Option(help="Comma-separated model presets to time.")] = "tiny,base",
     steps: Annotated[int, typer.Option(help="Batches per preset: a first pass over them meets every shape once, then the same batches are timed.")] = 20,
-    batch_size: Annotated[int | None, typer.Option(help="Baskets per batch (default: loader.batch_size).")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
-    cpu_threads: Annotated[int | None, typer.Option(help="torch threads on CPU (default: torch's choice).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help=f"Baskets per batch (loader.batch_size) {default('loader.batch_size')}.")] = None,
+    device: Annotated[str | None, typer.Option(help=f"{one_of('train.device')} {default('train.device')}.")] = None,
+    cpu_threads: Annotated[int | None, typer.Option(help=f"torch threads on CPU, 0 = torch's choice {default('train.cpu_threads')}.")] = None,
     config: ConfigOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Training samples/s per model preset; ratio against the loader alone on the same batches."""
     from retail_sim.train.bench import bench_train
 
-    cfg = resolve(config, paths__prepared=prepared, loader__batch_size=batch_size, train__device=device,
+    cfg = resolve(config, sets, paths__prepared=prepared, loader__batch_size=batch_size, train__device=device,
                   train__cpu_threads=cpu_threads)
     bench_train(cfg, Path(cfg.paths.prepared), [p.strip() for p in presets.split(",") if p.strip()], steps)
 
@@ -275,11 +308,12 @@ def bench_loader_cmd(
     workers: Annotated[int, typer.Option(help="DataLoader workers for the second measurement (0 skips it).")] = 2,
     full_epoch: Annotated[bool, typer.Option("--full-epoch", help="Also iterate a whole epoch in a child process and print its peak RSS.")] = False,
     config: ConfigOpt = None,
+    sets: SetOpt = None,
 ) -> None:
     """Loader ms/batch, samples/s, padding; a numpy copy of the same bytes and the ratio."""
     from retail_sim.data.bench import run
 
-    cfg = resolve(config, paths__prepared=prepared)
+    cfg = resolve(config, sets, paths__prepared=prepared)
     run(Path(cfg.paths.prepared), cfg, batches, workers, full_epoch, echo=typer.echo)
 
 

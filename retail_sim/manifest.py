@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from retail_sim.errors import UserError
+from retail_sim.files import atomic_write
 
 MANIFEST = "manifest.json"
 # keys that change from run to run on the same input; the fingerprint ignores them
@@ -23,9 +23,8 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> str:
     text = json.dumps(stable, sort_keys=True, default=str)
     body["fingerprint"] = hashlib.sha256(text.encode()).hexdigest()[:16]
     body["complete"] = True
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(body, sort_keys=True, indent=2, default=str))
-    os.replace(tmp, folder / MANIFEST)
+    with atomic_write(Path(folder) / MANIFEST, "w") as fh:
+        fh.write(json.dumps(body, sort_keys=True, indent=2, default=str))
     return body["fingerprint"]
 
 

@@ -8,7 +8,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from retail_sim.vocab import FIRST_PRODUCT_IDX
+
 RECALL_KS = (10, 20)
+EXCLUDED_SCORE = float("-inf")
+
+
+def exclude_known(scores: torch.Tensor, product_ids: torch.Tensor) -> torch.Tensor:
+    """scores [N, V] with the special ids and each row's visible products ([N, S] input ids, MASK
+    at hidden positions) set to -inf (in place, returned): the candidates no scorer may rank, as
+    products are distinct within a basket. Used for the model and every baseline alike."""
+    scores[:, :FIRST_PRODUCT_IDX] = EXCLUDED_SCORE
+    visible = product_ids.clamp(min=0).to(scores.device)
+    scores.scatter_(1, visible, EXCLUDED_SCORE)  # ids < FIRST_PRODUCT_IDX land on already-excluded columns
+    return scores
 
 
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

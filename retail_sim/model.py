@@ -16,6 +16,7 @@ from torch import nn
 from retail_sim.config import ModelConfig
 from retail_sim.data.batch import DENSE_DIM, IGNORE_INDEX, PRICE_DIM, PRODUCT_DIM, WorldModelBatch
 from retail_sim.data.codes import AUXILIARY_CODES
+from retail_sim.data.history import N_FEATURES as HISTORY_FEATURES
 from retail_sim.errors import UserError
 from retail_sim.vocab import FIRST_PRODUCT_IDX
 
@@ -37,16 +38,14 @@ class ModelDims:
     ff_mult: int
     product_input: str
     item_head: str
+    history: str
+    history_hidden: int
+    history_tokens: int
 
 
 def resolve_dims(cfg: ModelConfig) -> ModelDims:
-    """The preset's sizes with the explicitly set (non-zero) fields of `cfg` on top."""
-    if cfg.preset not in PRESETS:
-        raise UserError(f"model.preset = {cfg.preset!r}: choose one of {sorted(PRESETS)}")
-    if cfg.product_input not in ("cache", "learned"):
-        raise UserError(f"model.product_input = {cfg.product_input!r}: choose 'cache' or 'learned'")
-    if cfg.item_head not in ("tied", "linear"):
-        raise UserError(f"model.item_head = {cfg.item_head!r}: choose 'tied' or 'linear'")
+    """The preset's sizes with the explicitly set (non-zero) fields of `cfg` on top (the choices of
+    preset, product_input, item_head and history are checked by config.validate)."""
     d_model, n_layers, n_heads = PRESETS[cfg.preset]
     dims = ModelDims(
         d_model=cfg.d_model or d_model,
@@ -56,10 +55,67 @@ def resolve_dims(cfg: ModelConfig) -> ModelDims:
         ff_mult=cfg.ff_mult,
         product_input=cfg.product_input,
         item_head=cfg.item_head,
+        history=cfg.history,
+        history_hidden=cfg.history_hidden,
+        history_tokens=cfg.history_tokens,
     )
     if dims.d_model % dims.n_heads:
         raise UserError(f"model.d_model = {dims.d_model} is not divisible by model.n_heads = {dims.n_heads}")
     return dims
+
+
+class HistoryBias(nn.Module):
+    """Item-logit bias from the customer's purchase history: φ(features) for each history product
+    and one learned constant for every other product. φ = scale · feature 0 (ln(1 + decayed
+    count)) + MLP(features) + a learned per-product repeat bias, the MLP's last layer and the
+    repeat biases zero at init, so at step 0 the ranking among history products follows their
+    decayed count."""
+
+    def __init__(self, hidden: int, n_products: int, product_bias: bool = True, context_dim: int = 0):
+        super().__init__()
+        self.context = nn.Linear(context_dim, 16) if context_dim else None
+        self.mlp = nn.Sequential(nn.Linear(HISTORY_FEATURES + (16 if context_dim else 0), hidden), nn.GELU(),
+                                 nn.Linear(hidden, 1))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+        self.scale = nn.Parameter(torch.tensor(1.0))
+        self.rest = nn.Parameter(torch.tensor(0.0))
+        self.repeat_bias = nn.Parameter(torch.zeros(n_products)) if product_bias else None
+
+    def forward(self, ids: torch.Tensor, features: torch.Tensor, mask: torch.Tensor, n_products: int,
+                hidden: torch.Tensor | None = None) -> torch.Tensor:
+        """history ids [B, K], features [B, K, F], mask [B, K] (and, with a context projection, the
+        masked positions' hidden states [B, M, d]) -> bias [B, 1, n_products] (or [B, M, n_products])."""
+        if self.context is not None:  # φ sees the masked position: [B, M, K]
+            m = hidden.shape[1]
+            ctx = self.context(hidden).unsqueeze(2).expand(-1, -1, ids.shape[1], -1)
+            x = torch.cat([features.unsqueeze(1).expand(-1, m, -1, -1), ctx], dim=-1)
+            phi = self.scale * features[..., 0].unsqueeze(1) + self.mlp(x).squeeze(-1)
+            ids, mask = ids.unsqueeze(1).expand(-1, m, -1), mask.unsqueeze(1).expand(-1, m, -1)
+        else:
+            phi = (self.scale * features[..., 0] + self.mlp(features).squeeze(-1)).unsqueeze(1)  # [B, 1, K]
+            ids, mask = ids.unsqueeze(1), mask.unsqueeze(1)
+        if self.repeat_bias is not None:
+            phi = phi + self.repeat_bias[ids]
+        bias = self.rest.expand(*ids.shape[:2], n_products).clone()
+        return bias.scatter(2, ids, torch.where(mask, phi, self.rest.expand_as(phi)))
+
+
+class HistoryTokens(nn.Module):
+    """The top history products as encoder tokens: product embedding (the cache's table) projected
+    to d_model + MLP(features) + a learned type embedding."""
+
+    def __init__(self, d_model: int, hidden: int, table: torch.Tensor):
+        super().__init__()
+        self.register_buffer("product_table", table)
+        self.product_proj = nn.Sequential(nn.LayerNorm(PRODUCT_DIM), nn.Linear(PRODUCT_DIM, d_model))
+        self.feature_mlp = nn.Sequential(nn.Linear(HISTORY_FEATURES, hidden), nn.GELU(), nn.Linear(hidden, d_model))
+        self.type_embedding = nn.Parameter(torch.zeros(d_model))
+
+    def forward(self, ids: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """ids [B, T], features [B, T, F] -> tokens [B, T, d_model]."""
+        emb = self.product_table.to(features.dtype)[ids]
+        return self.product_proj(emb) + self.feature_mlp(features) + self.type_embedding
 
 
 class WorldModel(nn.Module):
@@ -69,7 +125,7 @@ class WorldModel(nn.Module):
     product_embeddings [n_products, 256] and positional_encodings [max_seq_len, 256]: the cache's
     arrays; with product_input = 'learned' the initial value of the trainable embedding and the
     fixed positions added to it; with item_head = 'tied' and product_input = 'cache' the fixed
-    output table. A model restored from a checkpoint may omit them (they are in its state).
+    output table; with history = 'tokens' or 'both' the table the history tokens read. A model restored from a checkpoint may omit them (they are in its state).
     """
 
     def __init__(
@@ -121,6 +177,14 @@ class WorldModel(nn.Module):
         else:
             self.item_head = nn.Linear(d, n_products)
         self.auxiliary_heads = nn.ModuleDict({task: nn.Linear(d, n) for task, n in AUXILIARY_CLASSES.items()})
+        self.history_bias = HistoryBias(dims.history_hidden, n_products, cfg.history_product_bias,
+                                        d if cfg.history_context else 0) if dims.history in ("bias", "both") else None
+        self.history_tokens = None
+        if dims.history in ("tokens", "both"):
+            table = torch.zeros(n_products, PRODUCT_DIM)
+            if product_embeddings is not None:
+                table = torch.as_tensor(product_embeddings, dtype=torch.float32).clone()
+            self.history_tokens = HistoryTokens(d, dims.history_hidden, table)
         special = torch.zeros(n_products, dtype=torch.bool)
         special[:FIRST_PRODUCT_IDX] = True
         self.register_buffer("special_ids", special, persistent=False)
@@ -148,12 +212,22 @@ class WorldModel(nn.Module):
         padded masked positions are computed but meaningless) and aux_<task> [B, n_classes]."""
         context = self.context_proj(batch.get_dense_context()).unsqueeze(1)  # [B, 1, d]
         items = self.item_proj(self.item_inputs(batch))  # [B, S, d]
-        tokens = self.dropout(torch.cat([context, items], dim=1))  # [B, S+1, d]
-        keep = torch.cat([torch.ones_like(batch.attention_mask[:, :1]), batch.attention_mask], dim=1)
-        hidden = self.final_norm(self.encoder(tokens, src_key_padding_mask=~keep))  # [B, S+1, d]
+        parts, keeps = [context, items], [torch.ones_like(batch.attention_mask[:, :1]), batch.attention_mask]
+        if self.history_tokens is not None:  # after the basket: positions 1..S keep their indices
+            t = min(self.dims.history_tokens, batch.history_ids.shape[1])
+            parts.append(self.history_tokens(batch.history_ids[:, :t], batch.history_features[:, :t]))
+            keeps.append(batch.history_mask[:, :t])
+        tokens = self.dropout(torch.cat(parts, dim=1))  # [B, 1+S(+T), d]
+        keep = torch.cat(keeps, dim=1)
+        hidden = self.final_norm(self.encoder(tokens, src_key_padding_mask=~keep))  # [B, 1+S(+T), d]
         positions = batch.masked_positions.clamp(min=0) + 1  # +1: the context token is position 0
         at_masked = torch.gather(hidden, 1, positions.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
-        item_logits = self.item_scores(at_masked).float().masked_fill(self.special_ids, EXCLUDED_LOGIT)
+        item_logits = self.item_scores(at_masked).float()
+        if self.history_bias is not None:
+            bias = self.history_bias(batch.history_ids, batch.history_features.float(), batch.history_mask,
+                                     self.n_products, at_masked.float())
+            item_logits = item_logits + bias
+        item_logits = item_logits.masked_fill(self.special_ids, EXCLUDED_LOGIT)
         out = {"item_logits": item_logits}
         for task, head in self.auxiliary_heads.items():
             out[f"aux_{task}"] = head(hidden[:, 0]).float()

@@ -18,9 +18,10 @@ from typing import Any
 
 import duckdb
 
-from retail_sim import __version__
+from retail_sim import __version__, calendar
 from retail_sim.config import Config
 from retail_sim.errors import UserError
+from retail_sim.files import swap_into_place, work_folder
 from retail_sim.inputs import fingerprint_file, header_variant, resolve_inputs
 from retail_sim.manifest import write_manifest
 from retail_sim.progress import log, peak_rss_mb, stage
@@ -56,17 +57,23 @@ def split_variables(cfg: Config) -> dict[str, Any]:
     }
 
 
+def history_variables(cfg: Config, audit_baskets: int = 2000) -> dict[str, Any]:
+    """Variables of sql/12_history.sql and sql/audits/11_history.sql."""
+    h = cfg.history
+    return {
+        "history_k": h.k, "history_decay": h.decay, "history_short_decay": h.short_decay,
+        "origin_date": dt.date.fromisoformat(cfg.calendar.origin_date), "history_audit_baskets": audit_baskets,
+    }
+
+
 def week_of(shop_week: int, cfg: Config) -> int:
     """Fiscal YYYYWW -> week index (200607 -> 1 by default); independent of which weeks exist."""
-    cal = cfg.calendar
-    return (shop_week // 100 - cal.origin_shop_week // 100) * cal.weeks_per_year + (
-        shop_week % 100 - cal.origin_shop_week % 100
-    ) + 1
+    return calendar.week_of(shop_week, cfg.calendar)
 
 
 def week_start(week: int, cfg: Config) -> dt.date:
     """The Monday that starts `week`."""
-    return dt.date.fromisoformat(cfg.calendar.origin_date) + dt.timedelta(days=7 * (week - 1))
+    return calendar.week_start(week, cfg.calendar)
 
 
 def check_time_csv(files: list[Path], cfg: Config) -> int:
@@ -116,9 +123,7 @@ def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
         log(f"  {len(files)} files ({sum(1 for v in variants.values() if v == 'named')} with the named header), "
             f"time.csv weeks checked: {weeks_checked}")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
+    work = work_folder(out)
     for sub in ("vocab", "prices", "rejects", "samples"):
         (work / sub).mkdir(parents=True)
     hasher = ThreadPoolExecutor(max_workers=1)
@@ -155,6 +160,8 @@ def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
             _drop(con, "kept_baskets")
         with stage("09-10 samples by slice of weeks", durations):
             _write_samples(con, cfg, work)
+        with stage("12 purchase history by slice of customers", durations):
+            _write_history(con, cfg, work)
         with stage("11 vocab, items, prices, rejects files", durations):
             set_variables(con, {"out": str(work)})
             run_file(con, "11_outputs.sql")
@@ -181,7 +188,7 @@ def run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
     manifest["durations"] = durations
     manifest["peak_rss_mb"] = round(peak_rss_mb(), 1)
     manifest["fingerprint"] = write_manifest(work, manifest)
-    _move_into_place(work, out)
+    swap_into_place(work, out)
     print_summary(manifest)
     return manifest
 
@@ -283,6 +290,21 @@ def _write_samples(con, cfg: Config, work: Path) -> None:
     _drop(con, "slice_samples")
 
 
+def _write_history(con, cfg: Config, work: Path) -> None:
+    """history/part-NNNN.parquet: the event log of sql/12_history.sql, one slice of customers
+    (at most splits.items_per_slice items) per part, so each slice's window sort stays in memory."""
+    (work / "history").mkdir()
+    counts = con.execute(
+        "select customer_idx, count(*) from items where customer_idx > 0 group by 1 order by 1"
+    ).fetchall()
+    set_variables(con, history_variables(cfg))
+    for n, (first, last) in enumerate(week_slices(counts, cfg.splits.items_per_slice)):
+        set_variables(con, {"slice_first": first, "slice_last": last,
+                            "target": str(work / "history" / f"part-{n:04d}.parquet")})
+        run_file(con, "12_history.sql")
+        log(f"  customers {first}-{last}: history part {n}")
+
+
 def _accounting(con) -> dict[str, Any]:
     lines = con.execute("select count(*) from lines").fetchone()[0]
     malformed = con.execute("select count(*) from reader_rejects").fetchone()[0]
@@ -337,15 +359,6 @@ def _manifest(con, cfg: Config, files, variants, accounting) -> dict[str, Any]:
             "retail_sim": __version__, "duckdb": duckdb.__version__, "python": platform.python_version(),
         },
     }
-
-
-def _move_into_place(work: Path, out: Path) -> None:
-    """Swap the finished folder in: the previous complete output stays until the new one is whole."""
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        os.replace(out, old)
-    os.replace(work, out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def print_summary(manifest: dict[str, Any]) -> None:

@@ -10,7 +10,15 @@ import duckdb
 from retail_sim.config import Config
 from retail_sim.data import codes
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+def _sql_dir() -> Path:
+    """The SQL files: retail_sim/sql/ in an installed wheel (package data of retail_sim.sql, see
+    pyproject.toml), else sql/ at the top of the source checkout (an editable install)."""
+    here = Path(__file__).resolve().parent
+    return here / "sql" if (here / "sql" / "prepared_views.sql").is_file() else here.parent / "sql"
+
+
+SQL_DIR = _sql_dir()
 
 
 def connect(cfg: Config, database: Path | str = ":memory:", temp_directory: Path | None = None):
@@ -54,3 +62,15 @@ def sql_file(name: str | Path) -> Path:
 def run_file(con, name: str | Path):
     """Execute every statement of one SQL file; return the relation of the last statement."""
     return con.execute(sql_file(name).read_text())
+
+
+def query(con, name: str | Path, variables: dict[str, Any] | None = None) -> str:
+    """Set the DuckDB variables and return the text of a one-query SQL file (no trailing ';'),
+    for con.sql(...) to stream or count."""
+    set_variables(con, variables or {})
+    return sql_file(name).read_text().strip().rstrip(";")
+
+
+def select(con, name: str | Path, **variables: Any):
+    """Run a one-query SQL file (e.g. 'evaluate/own_history.sql') with DuckDB variables set -> Arrow table."""
+    return con.sql(query(con, name, variables)).to_arrow_table()

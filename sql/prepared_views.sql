@@ -2,7 +2,7 @@
 -- (`retail-sim sql FILE` and `retail-sim audit` create them before running a file).
 -- inputs: getvariable('prepared') (the folder), split/bucket variables from its manifest.
 -- outputs: views samples, sample_items, items, products, customers, stores, weekly_prices,
---          rejects, manifest.
+--          rejects, history, manifest.
 create or replace view samples as
 select * from read_parquet(getvariable('prepared') || '/samples/*/*/*.parquet', hive_partitioning = true);
 
@@ -23,6 +23,10 @@ from samples;
 create or replace view items as
 select * replace (week::integer as week)
 from read_parquet(getvariable('prepared') || '/items/*/*.parquet', hive_partitioning = true);
+
+-- grain: one row per (customer, product, shop_ts) the customer bought it (sql/12_history.sql)
+create or replace view history as
+select * from read_parquet(getvariable('prepared') || '/history/*.parquet');
 
 create or replace view products as
 select * from read_parquet(getvariable('prepared') || '/vocab/products.parquet');

@@ -6,23 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from retail_sim.config import Config, apply
+from retail_sim.config import Config, apply, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_RAW = REPO.parent / "shared" / "data" / "lgsr-sample"
-
-# The sample holds weeks 1, 3–14 (200607, 200609–200620) and 44–48 (200650–200702):
-# these boundaries give every split data.
-SAMPLE_SPLITS = {
-    "splits.train_weeks": [1, 14],
-    "splits.validation_weeks": [15, 46],
-    "splits.test_weeks": [47, 117],
-}
+SAMPLE_CONFIG = REPO / "configs" / "sample.toml"
 
 
 def sample_config(**extra) -> Config:
-    """The config the real-sample fixtures use (small DuckDB footprint, sample split boundaries)."""
-    return apply(Config(), {**SAMPLE_SPLITS, "duckdb.threads": 2, "duckdb.memory_limit": "2GB", **extra})
+    """The config the real-sample fixtures use: configs/sample.toml (split weeks that give every split
+    of the sample's weeks 1, 3–14 and 44–48 data; a small DuckDB footprint), then `extra`."""
+    return apply(load_config(SAMPLE_CONFIG), extra)
 
 
 @pytest.fixture(scope="session")

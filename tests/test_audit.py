@@ -100,7 +100,7 @@ def test_audit_cli_exit_codes_and_sql_command(corrupted, prepared_sample):
     ok = subprocess.run([sys.executable, "-m", "retail_sim", "audit", "--prepared", str(prepared_sample)],
                         capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    assert "10 passed, 0 failed" in ok.stdout
+    assert "11 passed, 0 failed" in ok.stdout
     rewrite(first_file(corrupted, "train"), "select * replace (seq_len + 1 as seq_len) from src", [])
     bad = subprocess.run([sys.executable, "-m", "retail_sim", "audit", "--prepared", str(corrupted)],
                          capture_output=True, text=True)

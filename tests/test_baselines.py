@@ -7,25 +7,36 @@ co-purchase: (3,4)=2, (3,5)=1, (4,5)=1, (3,6)=1, everything else 0.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
 
-from retail_sim.baselines import (
-    BaselineScorer,
-    OwnHistory,
-    copurchase_from_pairs,
-    own_history,
-    training_counts,
-)
+from retail_sim.baselines import BaselineScorer, copurchase_from_pairs, training_counts
+from retail_sim.data.testing import index_from_events
 from retail_sim.metrics import grouped_ranking_metrics, macro_f1, ranking_metrics, target_ranks
 from retail_sim.vocab import MASK_IDX, PAD_IDX
 
 V = 8
+
+
+def views(folder, *names):
+    """A DuckDB connection with the `items` / `samples` views over hand-made files, defined as
+    sql/prepared_views.sql defines them (the baselines read those views)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("set variable prepared = ?", [str(folder)])
+    if "items" in names:
+        con.execute("create view items as select * replace (week::integer as week) "
+                    "from read_parquet(getvariable('prepared') || '/items/*/*.parquet', hive_partitioning = true)")
+    if "samples" in names:
+        con.execute("create view samples as select * "
+                    "from read_parquet(getvariable('prepared') || '/samples/*/*/*.parquet', hive_partitioning = true)")
+    return con
+
+
 TRAIN_BASKET = np.array([1, 1, 1, 2, 2, 3, 3, 4])
 TRAIN_PRODUCT = np.array([3, 4, 5, 3, 4, 3, 6, 7])
 
@@ -63,9 +74,7 @@ def test_training_counts_in_duckdb(tmp_path):
         pq.write_table(pa.table({"basket_id": basket[keep], "product_idx": product[keep],
                                  "customer_idx": np.zeros(keep.sum(), int), "unit_price": np.ones(keep.sum())}),
                        folder / "part-0.parquet")
-    import duckdb
-
-    popularity, co, n_lines = training_counts(duckdb.connect(), tmp_path, [1, 1], V)
+    popularity, co, n_lines = training_counts(views(tmp_path, "items"), [1, 1], V)
     assert popularity.tolist() == POPULARITY.tolist() and n_lines == len(TRAIN_BASKET)
     assert torch.equal(co.to_dense(), expected_copurchase())
 
@@ -99,65 +108,31 @@ def test_macro_f1_by_hand():
 
 
 def test_scorer_ranks_by_hand():
-    history = OwnHistory(
-        basket_id=np.array([200, 200]), product_idx=np.array([6, 7]), n_baskets=np.array([2.0, 1.0])
-    )
+    # customer 1 bought product 6 at hours 100 and 200 and product 7 at hour 900 (decay 0.95 a week)
+    history = index_from_events([1, 1, 1], [6, 6, 7], [100, 200, 900], [1, 1, 1], n_customers=2)
     a, b, n = (np.array(col) for col in zip(*PAIRS, strict=True))
-    scorer = BaselineScorer(POPULARITY, copurchase_from_pairs(a, b, n, V), history)
-    # basket 100: visible {4}, hidden 5 (anonymous: no history); basket 200: visible {3}, hidden 6
+    scorer = BaselineScorer(POPULARITY, copurchase_from_pairs(a, b, n, V), history, alpha=0.5)
+    # basket A: anonymous, visible {4}, hidden 5; basket B: customer 1 at hour 1000, visible {3}, hidden 7
     product_ids = torch.tensor([[4, MASK_IDX, PAD_IDX], [3, MASK_IDX, PAD_IDX]])
-    scores = scorer.scores(product_ids, np.array([100, 200]))
-    targets = torch.tensor([5, 6])
+    scores = scorer.scores(product_ids, np.array([0, 1]), np.array([1000, 1000]))
+    targets = torch.tensor([5, 7])
     ranks = {name: target_ranks(s, targets).tolist() for name, s in scores.items()}
-    # popularity: A: 3 ahead (4 visible) -> 2; B: 4 ahead, 5 ties with lower id (3 visible) -> 3
-    assert ranks["popularity"] == [2, 3]
-    # co-purchase A: C[4]: 3->2, 5->1 => 3 ahead -> 2; B: C[3]: 4->2, 5->1, 6->1; 5 ties on count,
-    # popularity tiebreak equal (1 and 1), lower id first -> 3
-    assert ranks["co_purchase"] == [2, 3]
-    # own history: A anonymous -> popularity order -> 2; B: 6 bought twice before -> 1
-    assert ranks["own_history"] == [2, 1]
+    # popularity: A: 3 ahead (4 visible) -> 2; B: 4, 5 and 6 ahead (3 visible), 5 6 7 all 1 -> 4
+    assert ranks["popularity"] == [2, 4]
+    # co-purchase A: C[4]: 3->2, 5->1 => 3 ahead -> 2; B: C[3]: 4->2, 5->1, 6->1, 7->0 -> 4
+    assert ranks["co_purchase"] == [2, 4]
+    # own history: A anonymous -> popularity order -> 2; B: 6 (2 baskets) ahead of 7 (1) -> 2
+    assert ranks["own_history"] == [2, 2]
+    # decayed: 6 = .95^(900/168) + .95^(800/168) = 1.544 > 7 = .95^(100/168) = 0.970 -> 2; A as popularity
+    assert ranks["decayed_history"] == [2, 2]
+    # history + co-purchase (alpha .5), B: 6: .5 * 1.544/2.514 + .5 * 1/sqrt(3) = .596, 4: .5 * 2/sqrt(6) = .408,
+    # 5: .5 * 1/sqrt(3) = .289, 7: .5 * .970/2.514 = .193 -> 4
+    assert ranks["history_co_purchase"] == [2, 4]
+    blend = scores["history_co_purchase"][1]
+    assert blend[6].item() == pytest.approx(0.5 * 1.5440 / 2.5140 + 0.5 / np.sqrt(3), abs=1e-3)
+    # with alpha 1 only the history counts: 7 is second
+    scorer.blend.alpha = 1.0
+    assert target_ranks(scorer.scores(product_ids, np.array([0, 1]), np.array([1000, 1000]))["history_co_purchase"],
+                        targets).tolist()[1] == 2
     for s in scores.values():  # specials and visible items are never candidates
         assert torch.isinf(s[:, :3]).all() and torch.isinf(s[0, 4]) and torch.isinf(s[1, 3])
-
-
-def test_own_history_sql_is_point_in_time(tmp_path):
-    d = dt.date
-    # basket, customer, date, hour, products
-    baskets = [
-        (10, 1, d(2006, 4, 10), 9, [6, 7]),
-        (11, 1, d(2006, 4, 11), 9, [6]),
-        (20, 1, d(2006, 4, 12), 10, [3, 6]),
-        (21, 1, d(2006, 4, 12), 10, [4]),  # same (date, hour) as 20: not earlier than 20
-        (22, 1, d(2006, 4, 12), 11, [3]),
-        (30, 0, d(2006, 4, 12), 12, [3]),  # anonymous: no history
-        (40, 2, d(2006, 4, 13), 9, [5]),  # first basket of customer 2
-    ]
-    items = {"basket_id": [], "shop_date": [], "shop_hour": [], "customer_idx": [], "product_idx": []}
-    for basket, customer, date, hour, products in baskets:
-        for p in products:
-            for key, value in zip(items, (basket, date, hour, customer, p), strict=True):
-                items[key].append(value)
-    (tmp_path / "items" / "week=1").mkdir(parents=True)
-    pq.write_table(pa.table(items), tmp_path / "items" / "week=1" / "part-0.parquet")
-    evaluated = [b for b in baskets if b[0] >= 20]
-    samples = pa.table({
-        "basket_id": [b[0] for b in evaluated], "customer_idx": [b[1] for b in evaluated],
-        "shop_date": [b[2] for b in evaluated], "shop_hour": [b[3] for b in evaluated],
-    })
-    folder = tmp_path / "samples" / "split=validation" / "bucket=1"
-    folder.mkdir(parents=True)
-    pq.write_table(samples, folder / "part-0.parquet")
-    import duckdb
-
-    hist = own_history(duckdb.connect(), tmp_path, "validation", np.array([20, 21, 22, 30, 40]))
-    rows = list(zip(hist.basket_id.tolist(), hist.product_idx.tolist(), hist.n_baskets.tolist(), strict=True))
-    assert rows == [
-        (20, 6, 2.0), (20, 7, 1.0),  # baskets 10 and 11 only (21 is not strictly earlier)
-        (21, 6, 2.0), (21, 7, 1.0),
-        (22, 3, 1.0), (22, 4, 1.0), (22, 6, 3.0), (22, 7, 1.0),  # 10, 11, 20, 21
-    ]
-    row, product, count = hist.lookup(np.array([22, 30, 20]))
-    assert row.tolist() == [0, 0, 0, 0, 2, 2] and product.tolist() == [3, 4, 6, 7, 6, 7]
-    # only the baskets asked for (evaluate's sample)
-    part = own_history(duckdb.connect(), tmp_path, "validation", np.array([21, 40]))
-    assert part.basket_id.tolist() == [21, 21] and part.product_idx.tolist() == [6, 7]

@@ -4,19 +4,18 @@ import math
 
 import numpy as np
 import pytest
+from oracles import encode_products, position_uniforms
 
 from retail_sim.data.encoders import (
     auxiliary_labels,
     cold_start_weight,
     easter_sunday,
     encode_customer,
-    encode_prices,
-    encode_products,
     encode_store,
     encode_temporal,
     encode_trip,
+    price_features,
 )
-from retail_sim.data.masking import position_uniforms
 from retail_sim.data.testing import FakeCache
 from retail_sim.vocab import MASK_IDX
 
@@ -65,7 +64,7 @@ def test_temporal_recency_and_easter_day():
 
 def test_prices_hand_worked():
     # a promotion: unit 1.0, base 1.25, prior NULL, category average 2.0
-    f = encode_prices(np.array([1.0]), np.array([1.25]), np.array([np.nan]), np.array([2.0]))[0]
+    f = price_features(np.array([1.0]), np.array([1.25]), np.array([np.nan]), np.array([2.0]))[0]
     assert f.shape == (64,) and f.dtype == np.float32
     assert f[0:24:2] == pytest.approx(np.zeros(12)) and f[1:24:2] == pytest.approx(np.ones(12))  # log 1 = 0
     assert f[24] == 0 and f[26] == pytest.approx(math.log(1.25) / 5, abs=1e-6)
@@ -79,7 +78,7 @@ def test_prices_hand_worked():
 
 
 def test_prices_zero_spend_and_velocity():
-    f = encode_prices(np.array([0.0, 2.2]), np.array([0.0, 2.0]), np.array([0.0, 2.0]), np.array([np.nan, 2.0]))
+    f = price_features(np.array([0.0, 2.2]), np.array([0.0, 2.0]), np.array([0.0, 2.0]), np.array([np.nan, 2.0]))
     zero, up = f
     assert zero[37] == 1 and zero[33] == 0  # a real zero price, not missing
     assert zero[24] == pytest.approx(math.log(0.01) / 5, abs=1e-6)
@@ -93,7 +92,7 @@ def test_prices_zero_spend_and_velocity():
 def test_prices_finite_for_any_input(value):
     rng = np.random.default_rng(0)
     others = rng.choice([0.0, np.nan, 1e300, 1.5, -1.0, np.inf], (3, 50))
-    f = encode_prices(np.full(50, value), *others)
+    f = price_features(np.full(50, value), *others)
     assert np.isfinite(f).all() and np.abs(f).max() < 10
 
 
@@ -101,7 +100,7 @@ def test_prices_fuzz_finite():
     rng = np.random.default_rng(1)
     x = rng.choice([0.0, np.nan, 1e308, -1.0, np.inf, -np.inf, 1e-300, 0.5, 9.99], (4, 5000))
     x[:, ::3] = rng.lognormal(0, 3, (4, x[:, ::3].shape[1]))
-    assert np.isfinite(encode_prices(*x)).all()
+    assert np.isfinite(price_features(*x)).all()
 
 
 def test_temporal_finite_for_odd_input():
@@ -184,7 +183,7 @@ def test_table_temporal_encoder_matches_reference():
 
 def test_unit_price_table_bit_identical():
     """The whole-cent lookup gives the bits the direct computation gives (hits, misses, -0.0, NaN, huge)."""
-    from retail_sim.data.encoders import UnitPriceTable, price_features
+    from retail_sim.data.encoders import UnitPriceTable
 
     rng = np.random.default_rng(4)
     n = 3000
@@ -192,7 +191,7 @@ def test_unit_price_table_bit_identical():
     p = np.concatenate([np.round(rng.lognormal(0, 1, n), 2).astype(np.float32), odd]).astype(np.float64)
     others = [np.where(rng.random(p.size) < 0.2, np.nan, p * f) for f in (1.1, 1.05, 0.9)]
     table = UnitPriceTable(n_cents=10_000)  # 99.99 is the last whole cent it holds
-    direct = encode_prices(p, *others)
+    direct = price_features(p, *others)
     looked_up = price_features(p, *others, unit_table=table)
     assert direct.view(np.int32).tobytes() == looked_up.view(np.int32).tobytes()
     hp = np.isfinite(p) & (p >= 0)

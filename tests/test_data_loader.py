@@ -245,7 +245,7 @@ def same_batch(x: WorldModelBatch, y: WorldModelBatch) -> bool:
 def test_batches_identical_whatever_the_chunking(tiny, monkeypatch, read, slots):
     """Batches are encoded several at a time (READ_BATCHES read together, CHUNK_SLOTS per call); the
     chunking changes no value: one batch per call is the reference."""
-    import retail_sim.data.loader as loader_module
+    import retail_sim.data.chunks as chunks_module
 
     def run():
         dl = WorldModelDataLoader(dataset(tiny, max_seq_len=12), batch_size=16, drop_last=False, world_size=3, rank=1)
@@ -253,11 +253,11 @@ def test_batches_identical_whatever_the_chunking(tiny, monkeypatch, read, slots)
         ev = EvaluationDataLoader(dataset(tiny, "validation"), batch_size=8, group_by="week")
         return list(dl), list(ev)
 
-    monkeypatch.setattr(loader_module, "READ_BATCHES", 1)
-    monkeypatch.setattr(loader_module, "CHUNK_SLOTS", 1)
+    monkeypatch.setattr(chunks_module, "READ_BATCHES", 1)
+    monkeypatch.setattr(chunks_module, "CHUNK_SLOTS", 1)
     ref_train, ref_eval = run()
-    monkeypatch.setattr(loader_module, "READ_BATCHES", read)
-    monkeypatch.setattr(loader_module, "CHUNK_SLOTS", slots)
+    monkeypatch.setattr(chunks_module, "READ_BATCHES", read)
+    monkeypatch.setattr(chunks_module, "CHUNK_SLOTS", slots)
     train, ev = run()
     assert len(train) == len(ref_train) and len(ev) == len(ref_eval)
     assert all(same_batch(x, y) for x, y in zip(train, ref_train, strict=True))
@@ -269,7 +269,7 @@ def test_window_reader_rows_and_one_window_per_stream(tiny):
     """rows_many gives the rows sharding.batch_rows names, in batch order, and holds one window per stream."""
     import numpy as np
 
-    from retail_sim.data.loader import _WindowReader
+    from retail_sim.data.chunks import WindowReader
     from retail_sim.data.rows import GroupReader
     from retail_sim.data.sharding import batch_rows
 
@@ -277,7 +277,7 @@ def test_window_reader_rows_and_one_window_per_stream(tiny):
     ds = dataset(tiny, config=cfg)
     dl = WorldModelDataLoader(ds, batch_size=5, drop_last=False)
     plan = dl.plan()
-    reader, groups = _WindowReader(plan, ds.layout, ds.settings), GroupReader(ds.layout)
+    reader, groups = WindowReader(plan, ds.layout), GroupReader(ds.layout)
     for s, st in enumerate(plan.streams):
         for k0 in range(0, st.n_batches, 3):  # three batches at a time, some straddling windows
             ks = np.arange(k0, min(k0 + 3, st.n_batches))
@@ -312,3 +312,14 @@ def test_held_batches_are_never_overwritten(tiny):
     del held, b
     c = pool.get((2, 3), "float32")
     assert len(pool.buffers) == 2 and any(np.shares_memory(c, x) for x in pool.buffers)
+
+
+def test_t2_equals_the_padded_oracle(tiny):
+    """build_batches gathers T2 for a whole chunk inline; every batch holds the bits the padded
+    reference (tests/oracles.py encode_products) gives for its input ids."""
+    from oracles import encode_products
+
+    _, cache = tiny
+    for b in WorldModelDataLoader(dataset(tiny), batch_size=16, drop_last=False):
+        ref = encode_products(cache, b.product_ids.numpy(), b.attention_mask.numpy())
+        assert np.array_equal(b.product_embeddings.numpy().view(np.int32), ref.view(np.int32))

@@ -1,6 +1,7 @@
 """Masking rates, 80/10/10, never PAD, at least one per basket, determinism; trip-context rule."""
 
 import numpy as np
+from oracles import choose_positions, mask_baskets, masked_lists
 
 from retail_sim.data.encoders import auxiliary_labels, encode_trip
 from retail_sim.data.masking import (
@@ -10,10 +11,7 @@ from retail_sim.data.masking import (
     UNCHANGED,
     apply_kinds,
     assign_kinds,
-    choose_positions,
     evaluation_sample,
-    mask_baskets,
-    masked_lists,
     trip_hidden,
     uniforms,
 )

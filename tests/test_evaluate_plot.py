@@ -1,43 +1,42 @@
-"""The PNG chart writer: a valid PNG whose pixels show each series where its values say."""
+"""The recall chart (matplotlib): a PNG whose lines sit where their values say, with labelled axes
+and every category label inside the figure."""
 
 from __future__ import annotations
 
-import struct
-import zlib
-
+import matplotlib.image
 import numpy as np
+from matplotlib.colors import to_rgb
 
-from retail_sim.plot import PALETTE, decode_png, encode_png, line_chart, nice_ceiling
-
-
-def test_encode_png_is_valid_and_round_trips():
-    img = np.zeros((3, 4, 3), np.uint8)
-    img[1, 2] = (10, 20, 30)
-    data = encode_png(img)
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    length, tag = struct.unpack(">I", data[8:12])[0], data[12:16]
-    assert tag == b"IHDR" and length == 13
-    assert struct.unpack(">II", data[16:24]) == (4, 3)
-    crc = struct.unpack(">I", data[29:33])[0]
-    assert crc == zlib.crc32(data[12:29]) & 0xFFFFFFFF
-    assert np.array_equal(decode_png(data), img)
-
-
-def test_nice_ceiling():
-    assert nice_ceiling(0.37) == 0.5 and nice_ceiling(0.2) == 0.2 and nice_ceiling(3.1) == 5
-    assert nice_ceiling(float("nan")) == 1.0
+from retail_sim.plot import chart, line_chart
 
 
 def test_line_chart_draws_series_at_their_values(tmp_path):
     path = line_chart(tmp_path / "c.png", ["2006-04-10", "2006-04-11", "2006-04-12"],
-                      {"high": [1.0, 1.0, 1.0], "low": [0.0, 0.0, float("nan")]},
-                      title="recall@10 by date", y_label="recall@10")
-    img = decode_png(path.read_bytes())
-    assert img.shape == (540, 960, 3)
+                      {"high": [0.8, 0.8, 0.8], "low": [0.0, 0.0, float("nan")]},
+                      title="recall@10 by date", x_label="date", y_label="recall@10")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = matplotlib.image.imread(path)[..., :3]
     rows = {}
-    for name, color in (("high", PALETTE[0]), ("low", PALETTE[1])):
-        ys, xs = np.nonzero((img == color).all(axis=-1))
-        plot_area = xs > 90  # exclude the legend swatch row below the plot
-        rows[name] = np.median(ys[plot_area & (ys < 540 - 60)])
-    # y axis runs 0..1: 'high' near the top of the plot area (y=50), 'low' at its bottom (y=430)
-    assert abs(rows["high"] - 50) <= 4 and abs(rows["low"] - 430) <= 4
+    for name, color in (("high", "C0"), ("low", "C1")):
+        ys, _ = np.nonzero((np.abs(img - np.array(to_rgb(color))) < 0.02).all(axis=-1))
+        assert ys.size > 50, name  # the line is drawn in its colour (the legend's swatch is small)
+        rows[name] = np.median(ys)
+    assert rows["high"] < rows["low"] - 200  # 0.8 drawn well above 0.0 (image rows grow downwards)
+
+
+def test_axes_are_labelled_and_every_tick_label_fits():
+    labels = [f"2006-{m:02d}-{d:02d} 13:00" for m in (4, 5, 6) for d in range(1, 29)]  # 84 long labels
+    fig = chart(labels, {"model": list(np.linspace(0.1, 0.3, len(labels)))}, title="t", x_label="hour",
+                y_label="recall@10")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "hour" and ax.get_ylabel() == "recall@10" and ax.get_ylim()[0] == 0
+    shown = [t.get_text() for t in ax.get_xticklabels()]
+    assert 10 <= len(shown) <= 24 and shown[0] == labels[0]  # thinned, not crowded
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    low, high = ax.get_ylim()
+    y_ticks = [t for t, v in zip(ax.get_yticklabels(), ax.get_yticks(), strict=True) if low <= v <= high]
+    for text in [*ax.get_xticklabels(), *y_ticks, ax.xaxis.label, ax.yaxis.label]:
+        extent = text.get_window_extent(renderer)
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1 and box.y0 <= extent.y0 and extent.y1 <= box.y1, text

@@ -15,11 +15,13 @@ from retail_sim.data.batch import (
     TRIP_DIM,
     WorldModelBatch,
 )
+from retail_sim.data.history import N_FEATURES
 from retail_sim.model import EXCLUDED_LOGIT, WorldModel, resolve_dims
 from retail_sim.train.loss import auxiliary_weights, world_model_loss
 from retail_sim.vocab import MASK_IDX
 
 V = 40  # 3 special ids + 37 products
+K = 8  # history products per basket
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -37,6 +39,12 @@ def fake_batch(b: int = 6, s: int = 7, seed: int = 0) -> WorldModelBatch:
     targets = torch.where(positions >= 0, ids.gather(1, positions.clamp(min=0)), torch.full_like(positions, -100))
     ids = ids.scatter(1, positions.clamp(min=0), MASK_IDX) * attention
     pad = attention.unsqueeze(-1).float()
+    # history: K products per basket (distinct, the hidden targets among them half of the time), PAD after
+    n_hist = torch.tensor([K - i % 3 for i in range(b)])
+    history_mask = torch.arange(K).unsqueeze(0) < n_hist.unsqueeze(1)
+    history_ids = torch.stack([torch.randperm(V - 3, generator=g)[:K] + 3 for _ in range(b)])
+    history_ids[::2, 0] = targets[::2, 0]
+    history_ids = history_ids * history_mask
     return WorldModelBatch(
         customer_context=torch.randn(b, CUSTOMER_DIM, generator=g),
         product_embeddings=torch.randn(b, s, PRODUCT_DIM, generator=g) * pad,
@@ -54,6 +62,9 @@ def fake_batch(b: int = 6, s: int = 7, seed: int = 0) -> WorldModelBatch:
             "price_sensitivity": torch.tensor([0, 2, 1, 1, -100, 2])[:b],
             "basket_size": torch.full((b,), -100),  # no label in this batch
         },
+        history_ids=history_ids,
+        history_features=torch.rand(b, K, N_FEATURES, generator=g) * history_mask.unsqueeze(-1),
+        history_mask=history_mask,
         basket_id=torch.arange(b),
         week=torch.ones(b, dtype=torch.int64),
     )

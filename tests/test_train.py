@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from retail_sim.config import Config, apply
+from retail_sim.config import Config, apply, from_dict
 from retail_sim.data.testing import FakeCache, tiny_samples, write_prepared
 from retail_sim.errors import UserError
-from retail_sim.evaluate import config_from_dict
 from retail_sim.train import train
 from retail_sim.train.checkpoint import load_checkpoint, save_checkpoint
 from retail_sim.train.loop import build_model
@@ -65,14 +64,19 @@ def test_checkpoint_round_trip_weights_only(tiny_prepared, tmp_path):
                     "cache_fingerprint", "best_val_loss"):
             assert key in ckpt, key
         assert ckpt["step"] == 4 and ckpt["cache_fingerprint"] == "fake"
+        assert from_dict(ckpt["config"]) == cfg
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
-    restored = build_model(config_from_dict(ckpt["config"]), ckpt["n_products"])
+    restored = build_model(from_dict(ckpt["config"]), ckpt["n_products"])
     restored.load_state_dict(ckpt["model"])
     for a, b in zip(restored.state_dict().values(), result.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert not list((tmp_path / "run").glob(".*tmp*"))
     kinds = {r["kind"] for r in read_metrics(tmp_path / "run")}
     assert {"train", "quick_val", "val", "end"} <= kinds
+    # the run folder holds its resolved config, which --config reads back
+    from retail_sim.config import load_config
+
+    assert load_config(tmp_path / "run" / "config.toml") == cfg
 
 
 def test_atomic_save_keeps_the_old_file(tmp_path, monkeypatch):

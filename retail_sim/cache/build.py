@@ -2,24 +2,29 @@
 
 Everything fitted (GraphSAGE, PCA, z-scores) sees the training weeks only; customer rows are
 point-in-time. Output is written to a temp folder beside the target and moved into place last.
+
+build_cache reads as its steps: open the build (folder, weeks, vocab) -> product embeddings ->
+store and segment embeddings -> customer state -> vocab.json -> manifest, swap into place.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from retail_sim.cache import customer_state, linalg, products, segments, sqlfiles, stores
-from retail_sim.cache.tensor_cache import CACHE_DIR
+from retail_sim.cache.history import write_history_index
 from retail_sim.config import Config
 from retail_sim.errors import UserError
+from retail_sim.files import swap_into_place, work_folder
 from retail_sim.manifest import read_manifest, write_manifest
+from retail_sim.prepared import Prepared
 from retail_sim.progress import log, peak_rss_mb, stage
 from retail_sim.vocab import (
     ANONYMOUS_CUSTOMER_IDX,
@@ -29,6 +34,7 @@ from retail_sim.vocab import (
     UNK_IDX,
     UNKNOWN_STORE_IDX,
 )
+from retail_sim.widths import HISTORY_DIM, PRODUCT_DIM, SEGMENT_DIM, STATE_DIM, STORE_DIM
 
 
 def positional_encodings(max_seq_len: int, dim: int) -> np.ndarray:
@@ -61,119 +67,172 @@ def _write(folder: Path, name: str, array: np.ndarray, shapes: dict) -> None:
     shapes[name] = {"shape": list(array.shape), "dtype": str(array.dtype)}
 
 
+@dataclass
+class CacheBuild:
+    """What the steps of one build share: the inputs, the folder being filled and what it records."""
+
+    cfg: Config
+    prepared: Prepared
+    folder: Path  # the temp folder, moved into place at the end
+    con: object  # DuckDB connection with the prepared views and the cache macros
+    train_weeks: tuple[int, int]  # the prepared folder's own split, not cfg's
+    validation_weeks: tuple[int, int]
+    weeks: np.ndarray  # weeks with items, ascending
+    n_train_weeks: int  # training weeks with items
+    vocab: dict[str, dict[str, np.ndarray]]  # products / customers / stores columns
+    shapes: dict[str, dict] = field(default_factory=dict)  # array name -> shape, dtype (the manifest's "arrays")
+    durations: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def train(self) -> dict[str, int]:
+        """The training weeks as the cache SQL's variables."""
+        return {"train_first": self.train_weeks[0], "train_last": self.train_weeks[1]}
+
+    def write(self, name: str, array: np.ndarray) -> None:
+        _write(self.folder, name, array, self.shapes)
+
+
+@dataclass
+class ProductTable:
+    table: np.ndarray  # [P+3, 256] float32
+    stats: dict[str, np.ndarray]  # sql/cache/01_product_stats rows
+    metrics: dict  # training or import figures and the quality report
+
+
 def build_cache(
     cfg: Config, prepared: Path | str, product_embeddings: Path | str | None = None, out: Path | str | None = None
 ) -> dict:
     """Build `<prepared>/tensor_cache/` (or `out`) and return its manifest.
 
-    The week ranges come from the prepared manifest (the folder's own split), not from cfg.
+    The week ranges come from the prepared folder's own config (its split), not from cfg.
     """
     started = time.perf_counter()
-    prepared = Path(prepared)
-    prep_manifest = read_manifest(prepared)
-    splits = prep_manifest.get("config", {}).get("splits", {})
-    train_first, train_last = splits.get("train_weeks", cfg.splits.train_weeks)
-    val_first, val_last = splits.get("validation_weeks", cfg.splits.validation_weeks)
-    max_seq_len = int(splits.get("max_seq_len", cfg.splits.max_seq_len))
-    out = Path(out) if out is not None else prepared / CACHE_DIR
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    durations: dict[str, float] = {}
-    shapes: dict[str, dict] = {}
-    ccfg = cfg.cache
+    prep = Prepared(prepared).check()
+    out = Path(out) if out is not None else prep.cache_dir
+    work = work_folder(out)
     try:
-        con = sqlfiles.connect(cfg, prepared)
-        weeks = _weeks_present(prepared)
-        n_train_weeks = int(((weeks >= train_first) & (weeks <= train_last)).sum())
-        if n_train_weeks == 0:
-            raise UserError(f"{prepared}: no items in the training weeks {train_first}..{train_last} — nothing to fit")
-        train = {"train_first": train_first, "train_last": train_last}
-        pv = _read_vocab(prepared, "products")
-        cv = _read_vocab(prepared, "customers")
-        sv = _read_vocab(prepared, "stores")
-
-        with stage("cache: product embeddings", durations):
-            stats = sqlfiles.run(con, "01_product_stats", **train)
-            train_mask = np.zeros(len(pv["product_idx"]), dtype=bool)
-            train_mask[stats["product_idx"].astype(np.int64) - FIRST_PRODUCT_IDX] = True
-            with products.with_threads(ccfg.torch_threads):
-                if product_embeddings is None:
-                    pairs = sqlfiles.run(con, "02_copurchase_pairs", first_week=train_first, last_week=train_last,
-                                         min_baskets=ccfg.graph.min_cooccurrence)
-                    table, emb_metrics, codes = products.graphsage_embeddings(cfg, pv, stats, pairs)
-                else:
-                    table, emb_metrics = products.import_embeddings(Path(product_embeddings), pv, ccfg.product_dim, cfg.seed)
-                    codes = products.hierarchy_codes(pv, train_mask)
-            val_pairs = sqlfiles.run(con, "02_copurchase_pairs", first_week=val_first, last_week=val_last,
-                                     min_baskets=ccfg.graph.eval_min_baskets)
-            popularity = np.zeros(len(train_mask))
-            popularity[stats["product_idx"].astype(np.int64) - FIRST_PRODUCT_IDX] = stats["n_lines"]
-            emb_quality = products.evaluate(cfg, table, codes, train_mask, val_pairs, popularity)
-            _write(tmp, "product_embeddings", table, shapes)
-            log("cache: product embedding quality " + ", ".join(f"{k} {v}" for k, v in emb_quality.items()))
-
-        with stage("cache: store and segment embeddings", durations):
-            totals = sqlfiles.run(con, "04_group_totals", **train)
-            mix = sqlfiles.run(con, "03_group_basket_mix", **train)
-            spend = sqlfiles.run(con, "05_group_department_spend", **train)
-            store_table, store_metrics = stores.store_embeddings(
-                sv["store_code"], sv["store_idx"], sv["store_format"], sv["store_region"],
-                totals, mix, spend, n_train_weeks, ccfg.store_dim,
-            )
-            _write(tmp, "store_embeddings", store_table, shapes)
-            seg_table, seg_metrics = segments.segment_embeddings(totals, mix, spend, n_train_weeks, ccfg.segment_dim)
-            _write(tmp, "segment_embeddings", seg_table, shapes)
-            n_customers = int(np.max(cv["customer_idx"], initial=0))
-            customer_segment = np.zeros(n_customers + 1, dtype=np.int32)
-            customer_segment[cv["customer_idx"].astype(np.int64)] = segments.segment_index(
-                cv["customer_lifestage"], cv["customer_price_sensitivity"]
-            )
-            _write(tmp, "customer_segment", customer_segment, shapes)
-            _write(tmp, "positional_encodings", positional_encodings(max_seq_len, ccfg.product_dim), shapes)
-
-        with stage("cache: customer state", durations):
-            state_metrics = _customer_state(cfg, con, tmp, table, stats, n_customers, weeks,
-                                            train_first, train_last, customer_segment, shapes)
-
-        with stage("cache: vocab.json", durations):
-            vocab = {
-                "special": {"PAD": PAD_IDX, "UNK": UNK_IDX, "MASK": MASK_IDX, "first_product": FIRST_PRODUCT_IDX,
-                            "anonymous_customer": ANONYMOUS_CUSTOMER_IDX, "unknown_store": UNKNOWN_STORE_IDX},
-                "products": dict(zip(pv["product_code"].astype(str).tolist(), pv["product_idx"].astype(int).tolist(), strict=True)),
-                "customers": dict(zip(cv["customer_code"].astype(str).tolist(), cv["customer_idx"].astype(int).tolist(), strict=True)),
-                "stores": dict(zip(sv["store_code"].astype(str).tolist(), sv["store_idx"].astype(int).tolist(), strict=True)),
-                "segments": {key: i for i, key in enumerate(segments.segment_keys())},
-            }
-            (tmp / "vocab.json").write_text(json.dumps(vocab, indent=1))
-
-        manifest = {
-            "stage": "cache",
-            "prepared": str(prepared),
-            "prepared_fingerprint": prep_manifest["fingerprint"],
-            "fit_window": {"train_weeks": [train_first, train_last], "validation_weeks": [val_first, val_last],
-                           "train_weeks_present": n_train_weeks},
-            "arrays": shapes,
-            "seed": cfg.seed,
-            "config": {"cache": cfg.to_dict()["cache"], "max_seq_len": max_seq_len},
-            "product_embeddings": {**emb_metrics, **emb_quality},
-            "stores": store_metrics,
-            "segments": seg_metrics,
-            "customer_state": state_metrics,
-            "durations": {**durations, "total": round(time.perf_counter() - started, 3)},
-            "peak_rss_mb": round(peak_rss_mb(), 1),
-        }
-        write_manifest(tmp, manifest)
-        con.close()
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
+        build = _open_build(cfg, prep, work)
+        with stage("cache: product embeddings", build.durations):
+            product = _product_embeddings(build, product_embeddings)
+        with stage("cache: store and segment embeddings", build.durations):
+            group_metrics, customer_segment = _store_and_segment_embeddings(build)
+        with stage("cache: customer state", build.durations):
+            state_metrics = _customer_state(build, product, customer_segment)
+        with stage("cache: purchase history index", build.durations):
+            history_metrics = _history_index(build, len(customer_segment) - 1)
+        with stage("cache: vocab.json", build.durations):
+            _write_vocab(build)
+        write_manifest(work, _manifest(build, product, {**group_metrics, **history_metrics}, state_metrics, started))
+        build.con.close()
+        swap_into_place(work, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
         raise
     return read_manifest(out, stage="cache", rerun="make cache")
+
+
+def _open_build(cfg: Config, prep: Prepared, work: Path) -> CacheBuild:
+    """Connect, find the weeks present (refusing a folder without training items), read the vocab."""
+    con = sqlfiles.connect(prep, cfg)
+    train_first, train_last = prep.weeks("train")
+    weeks = _weeks_present(prep.path)
+    n_train_weeks = int(((weeks >= train_first) & (weeks <= train_last)).sum())
+    if n_train_weeks == 0:
+        raise UserError(f"{prep.path}: no items in the training weeks {train_first}..{train_last} — nothing to fit")
+    vocab = {name: _read_vocab(prep.path, name) for name in ("products", "customers", "stores")}
+    return CacheBuild(cfg, prep, work, con, (train_first, train_last), prep.weeks("validation"), weeks,
+                      n_train_weeks, vocab)
+
+
+def _product_embeddings(b: CacheBuild, imported: Path | str | None) -> ProductTable:
+    """GraphSAGE on the training weeks' co-purchases (or an imported table), and its quality report
+    against random and one-hot hierarchy vectors on the validation weeks' pairs."""
+    cfg, pv = b.cfg, b.vocab["products"]
+    stats = sqlfiles.run(b.con, "01_product_stats", **b.train)
+    rows = stats["product_idx"].astype(np.int64) - FIRST_PRODUCT_IDX  # vocab rows of the training products
+    train_mask = np.zeros(len(pv["product_idx"]), dtype=bool)
+    train_mask[rows] = True
+    with products.with_threads(cfg.cache.torch_threads):
+        if imported is None:
+            pairs = sqlfiles.run(b.con, "02_copurchase_pairs", first_week=b.train_weeks[0], last_week=b.train_weeks[1],
+                                 min_baskets=cfg.cache.graph.min_cooccurrence)
+            table, metrics, codes = products.graphsage_embeddings(cfg, pv, stats, pairs)
+        else:
+            table, metrics = products.import_embeddings(Path(imported), pv, PRODUCT_DIM, cfg.seed)
+            codes = products.hierarchy_codes(pv, train_mask)
+    val_pairs = sqlfiles.run(b.con, "02_copurchase_pairs", first_week=b.validation_weeks[0],
+                             last_week=b.validation_weeks[1], min_baskets=cfg.cache.graph.eval_min_baskets)
+    popularity = np.zeros(len(train_mask))
+    popularity[rows] = stats["n_lines"]
+    quality = products.evaluate(cfg, table, codes, train_mask, val_pairs, popularity)
+    b.write("product_embeddings", table)
+    log("cache: product embedding quality " + ", ".join(f"{k} {v}" for k, v in quality.items()))
+    return ProductTable(table, stats, {**metrics, **quality})
+
+
+def _store_and_segment_embeddings(b: CacheBuild) -> tuple[dict, np.ndarray]:
+    """Store and segment tables from the training weeks' statistics, each customer's segment, and
+    the positional encodings. Returns ({stores, segments} metrics, customer_segment [C+1])."""
+    sv, cv = b.vocab["stores"], b.vocab["customers"]
+    totals = sqlfiles.run(b.con, "04_group_totals", **b.train)
+    mix = sqlfiles.run(b.con, "03_group_basket_mix", **b.train)
+    spend = sqlfiles.run(b.con, "05_group_department_spend", **b.train)
+    store_table, store_metrics = stores.store_embeddings(
+        sv["store_code"], sv["store_idx"], sv["store_format"], sv["store_region"],
+        totals, mix, spend, b.n_train_weeks, STORE_DIM,
+    )
+    b.write("store_embeddings", store_table)
+    seg_table, seg_metrics = segments.segment_embeddings(totals, mix, spend, b.n_train_weeks, SEGMENT_DIM)
+    b.write("segment_embeddings", seg_table)
+    n_customers = int(np.max(cv["customer_idx"], initial=0))
+    customer_segment = np.zeros(n_customers + 1, dtype=np.int32)
+    customer_segment[cv["customer_idx"].astype(np.int64)] = segments.segment_index(
+        cv["customer_lifestage"], cv["customer_price_sensitivity"]
+    )
+    b.write("customer_segment", customer_segment)
+    b.write("positional_encodings", positional_encodings(b.prepared.config.splits.max_seq_len, PRODUCT_DIM))
+    return {"stores": store_metrics, "segments": seg_metrics}, customer_segment
+
+
+def _history_index(b: CacheBuild, n_customers: int) -> dict:
+    """The prepared folder's purchase-history event log as the loader's memory-mapped arrays
+    (data/history.py HistoryIndex), with the decays its running sums were computed with."""
+    b.shapes.update(write_history_index(b.prepared.path, b.folder, n_customers))
+    h = b.prepared.config.history
+    return {"history": {"decay": h.decay, "short_decay": h.short_decay,
+                        "events": b.shapes["history_event_ts"]["shape"][0]}}
+
+
+def _write_vocab(b: CacheBuild) -> None:
+    """vocab.json: the special ids and code -> index of products, customers, stores and segments."""
+    pv, cv, sv = b.vocab["products"], b.vocab["customers"], b.vocab["stores"]
+    vocab = {
+        "special": {"PAD": PAD_IDX, "UNK": UNK_IDX, "MASK": MASK_IDX, "first_product": FIRST_PRODUCT_IDX,
+                    "anonymous_customer": ANONYMOUS_CUSTOMER_IDX, "unknown_store": UNKNOWN_STORE_IDX},
+        "products": dict(zip(pv["product_code"].astype(str).tolist(), pv["product_idx"].astype(int).tolist(), strict=True)),
+        "customers": dict(zip(cv["customer_code"].astype(str).tolist(), cv["customer_idx"].astype(int).tolist(), strict=True)),
+        "stores": dict(zip(sv["store_code"].astype(str).tolist(), sv["store_idx"].astype(int).tolist(), strict=True)),
+        "segments": {key: i for i, key in enumerate(segments.segment_keys())},
+    }
+    (b.folder / "vocab.json").write_text(json.dumps(vocab, indent=1))
+
+
+def _manifest(b: CacheBuild, product: ProductTable, group_metrics: dict, state_metrics: dict, started: float) -> dict:
+    return {
+        "stage": "cache",
+        "prepared": str(b.prepared.path),
+        "prepared_fingerprint": b.prepared.fingerprint,
+        "fit_window": {"train_weeks": list(b.train_weeks), "validation_weeks": list(b.validation_weeks),
+                       "train_weeks_present": b.n_train_weeks},
+        "arrays": b.shapes,
+        "seed": b.cfg.seed,
+        "config": {"cache": b.cfg.to_dict()["cache"], "max_seq_len": b.prepared.config.splits.max_seq_len},
+        "product_embeddings": product.metrics,
+        **group_metrics,
+        "customer_state": state_metrics,
+        "durations": {**b.durations, "total": round(time.perf_counter() - started, 3)},
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def summary_lines(manifest: dict) -> list[str]:
@@ -199,94 +258,124 @@ def summary_lines(manifest: dict) -> list[str]:
     return lines
 
 
-def _customer_state(
-    cfg: Config,
-    con,
-    folder: Path,
-    product_table: np.ndarray,
-    stats: dict,
-    n_customers: int,
-    weeks: np.ndarray,
-    train_first: int,
-    train_last: int,
-    customer_segment: np.ndarray,
-    shapes: dict,
-) -> dict:
+
+# ----------------------------------------------------------------------------- customer state
+
+
+@dataclass
+class CustomerRows:
+    """The rows of 06_customer_weeks, one per (known customer, week with a basket), in key order."""
+
+    state: np.ndarray  # [R, 128] float32, memory-mapped customer_state.npy (affinity filled, history not yet)
+    customer: np.ndarray  # [R] int64
+    week: np.ndarray  # [R] int64
+    n_baskets: np.ndarray  # [R] int32: earlier baskets
+
+    @property
+    def n(self) -> int:
+        return len(self.week)
+
+    @property
+    def keys(self) -> np.ndarray:
+        return self.customer * customer_state.WEEK_KEY + self.week
+
+
+def _customer_state(b: CacheBuild, product: ProductTable, customer_segment: np.ndarray) -> dict:
     """Write customer_state.npy [R, 128], customer_state_keys.npy [R], customer_state_n_baskets.npy [R],
-    segment_prior.npy [n_segments, 128]; return metrics."""
-    ccfg = cfg.cache
-    # 06_customer_weeks streamed in chunks of cache.chunk_rows: the affinity part goes straight to
-    # the memory-mapped array, Python keeps four scalars per row (keys, baskets, week, customer)
-    n_rows = sqlfiles.count(con, "06_customer_weeks")
-    width = ccfg.history_dim + ccfg.affinity_dim
-    state = np.lib.format.open_memmap(folder / "customer_state.npy", mode="w+", dtype=np.float32, shape=(n_rows, width))
-    n_baskets = np.empty(n_rows, dtype=np.int32)
-    row_week = np.empty(n_rows, dtype=np.int64)
-    row_customer = np.empty(n_rows, dtype=np.int64)
+    segment_prior.npy [n_segments, 128], history_pca_*.npy; return metrics."""
+    rows = _stream_customer_weeks(b)
+    projected, explained = _history_pca(b, product)
+    _fill_history(b, rows, projected, n_customers=len(customer_segment) - 1)
+    in_train = (rows.week >= b.train_weeks[0]) & (rows.week <= b.train_weeks[1]) & (rows.n_baskets > 0)
+    prior = _segment_prior(b, rows, in_train, customer_segment)
+    b.shapes["customer_state"] = {"shape": [rows.n, STATE_DIM], "dtype": "float32"}
+    b.write("customer_state_keys", rows.keys)
+    b.write("customer_state_n_baskets", rows.n_baskets)
+    b.write("segment_prior", prior)
+    return {
+        "rows": int(rows.n),
+        "customers_with_rows": int(len(np.unique(rows.customer))),
+        "rows_with_history": int((rows.n_baskets > 0).sum()),
+        "training_rows_in_prior": int(in_train.sum()),
+        "week_key": customer_state.WEEK_KEY,
+        "half_life_weeks": b.cfg.cache.half_life_weeks,
+        "history_pca_explained_variance": explained,
+    }
+
+
+def _stream_customer_weeks(b: CacheBuild) -> CustomerRows:
+    """06_customer_weeks streamed in chunks of cache.chunk_rows: the affinity part goes straight to
+    the memory-mapped array, Python keeps four scalars per row (keys, baskets, week, customer)."""
+    n_rows = sqlfiles.count(b.con, "06_customer_weeks")
+    state = np.lib.format.open_memmap(b.folder / "customer_state.npy", mode="w+", dtype=np.float32,
+                                      shape=(n_rows, STATE_DIM))
+    rows = CustomerRows(state, np.empty(n_rows, dtype=np.int64), np.empty(n_rows, dtype=np.int64),
+                        np.empty(n_rows, dtype=np.int32))
     done = 0
-    for rows in sqlfiles.stream(con, "06_customer_weeks", ccfg.chunk_rows):
-        part = slice(done, done + len(rows["week"]))
-        row_customer[part] = rows["customer_idx"]
-        row_week[part] = rows["week"]
-        n_baskets[part] = rows["b_baskets"]
-        state[part, ccfg.history_dim :] = customer_state.affinity(rows)
+    for chunk in sqlfiles.stream(b.con, "06_customer_weeks", b.cfg.cache.chunk_rows):
+        part = slice(done, done + len(chunk["week"]))
+        rows.customer[part] = chunk["customer_idx"]
+        rows.week[part] = chunk["week"]
+        rows.n_baskets[part] = chunk["b_baskets"]
+        state[part, HISTORY_DIM:] = customer_state.affinity(chunk)
         done = part.stop
     if done != n_rows:
         raise AssertionError(f"06_customer_weeks gave {done} rows in chunks, {n_rows} counted")
-    keys = row_customer * customer_state.WEEK_KEY + row_week
+    keys = rows.keys
     if n_rows > 1 and not (np.diff(keys) > 0).all():
         raise AssertionError("06_customer_weeks rows must be unique and ordered by (customer_idx, week)")
+    return rows
 
-    # history PCA: product rows weighted by their known-customer training lines (training products only)
+
+def _history_pca(b: CacheBuild, product: ProductTable) -> tuple[np.ndarray, float | None]:
+    """PCA of the product rows weighted by their known-customer training lines (training products
+    only); writes its mean and components. Returns (every product projected [P+3, 96] float64,
+    share of the weighted variance it explains)."""
+    table, stats = product.table, product.stats
     fit_idx = stats["product_idx"].astype(np.int64)
     weight = stats["n_customer_lines"].astype(np.float64)
     fit_idx, weight = fit_idx[weight > 0], weight[weight > 0]
-    mean, comps = linalg.pca_fit(product_table[fit_idx], ccfg.history_dim, weight)
-    projected = linalg.project(product_table, mean, comps)  # [P+3, 96] float64
-    explained = float(np.einsum("n,nk->", weight / weight.sum(), linalg.project(product_table[fit_idx], mean, comps) ** 2))
-    total_var = float(np.einsum("n,nd->", weight / weight.sum(), (product_table[fit_idx] - mean) ** 2))
-    _write(folder, "history_pca_mean", mean.astype(np.float32), shapes)
-    _write(folder, "history_pca_components", comps.astype(np.float32), shapes)
+    mean, comps = linalg.pca_fit(table[fit_idx], HISTORY_DIM, weight)
+    projected = linalg.project(table, mean, comps)  # [P+3, 96] float64
+    explained = float(np.einsum("n,nk->", weight / weight.sum(), linalg.project(table[fit_idx], mean, comps) ** 2))
+    total_var = float(np.einsum("n,nd->", weight / weight.sum(), (table[fit_idx] - mean) ** 2))
+    b.write("history_pca_mean", mean.astype(np.float32))
+    b.write("history_pca_components", comps.astype(np.float32))
+    return projected, (round(explained / total_var, 4) if total_var > 0 else None)
 
-    acc = customer_state.HistoryAccumulator(n_customers, ccfg.history_dim, ccfg.half_life_weeks)
-    order = np.argsort(row_week, kind="stable")
-    bounds = np.searchsorted(row_week[order], weeks)
-    bounds = np.r_[bounds, n_rows]
-    for i, week in enumerate(weeks):
+
+def _fill_history(b: CacheBuild, rows: CustomerRows, projected: np.ndarray, n_customers: int) -> None:
+    """Week by week: the rows of a week read the decayed history mean of strictly earlier weeks,
+    then the week's lines (sql/cache/07_customer_week_lines) are added to it."""
+    acc = customer_state.HistoryAccumulator(n_customers, HISTORY_DIM, b.cfg.cache.half_life_weeks)
+    order = np.argsort(rows.week, kind="stable")
+    bounds = np.r_[np.searchsorted(rows.week[order], b.weeks), rows.n]
+    for i, week in enumerate(b.weeks):
         at = order[bounds[i] : bounds[i + 1]]  # rows of this week, in customer order
         if len(at):
-            state[at, : ccfg.history_dim] = acc.state(row_customer[at]).astype(np.float32)
-        lines = sqlfiles.run(con, "07_customer_week_lines", week=int(week))
+            rows.state[at, :HISTORY_DIM] = acc.state(rows.customer[at]).astype(np.float32)
+        lines = sqlfiles.run(b.con, "07_customer_week_lines", week=int(week))
         acc.add_week(int(week), lines["customer_idx"].astype(np.int64), projected[lines["product_idx"].astype(np.int64)],
                      lines["n_lines"].astype(np.float64))
-    state.flush()
-    # segment prior: mean training-week state of the segment's customers (rows with history);
-    # segments without such rows (and the anonymous segment) get the mean over all of them.
-    # Summed chunk by chunk in row order (the same float64 sums as one pass), checking for NaN/inf.
-    in_train = (row_week >= train_first) & (row_week <= train_last) & (n_baskets > 0)
-    sums = np.zeros((segments.N_SEGMENTS, width))
+    rows.state.flush()
+
+
+def _segment_prior(b: CacheBuild, rows: CustomerRows, in_train: np.ndarray, customer_segment: np.ndarray) -> np.ndarray:
+    """Mean training-week state of each segment's customers (rows with history); segments without such
+    rows (and the anonymous segment) get the mean over all of them. Summed chunk by chunk in row
+    order (the same float64 sums as one pass), checking the state for NaN/inf. -> [n_segments, 128] float32."""
+    chunk_rows = b.cfg.cache.chunk_rows
+    sums = np.zeros((segments.N_SEGMENTS, STATE_DIM))
     counts = np.zeros(segments.N_SEGMENTS)
-    for start in range(0, n_rows, ccfg.chunk_rows):
-        part = slice(start, min(start + ccfg.chunk_rows, n_rows))
-        block = np.asarray(state[part])
+    for start in range(0, rows.n, chunk_rows):
+        part = slice(start, min(start + chunk_rows, rows.n))
+        block = np.asarray(rows.state[part])
         if not np.isfinite(block).all():
             raise AssertionError("customer_state: NaN or inf (a bug)")
         pick = np.flatnonzero(in_train[part])
-        seg_of_row = customer_segment[row_customer[part][pick]]
+        seg_of_row = customer_segment[rows.customer[part][pick]]
         np.add.at(sums, seg_of_row, block[pick].astype(np.float64))
         counts += np.bincount(seg_of_row, minlength=segments.N_SEGMENTS)
-    shapes["customer_state"] = {"shape": [n_rows, width], "dtype": "float32"}
-    _write(folder, "customer_state_keys", keys, shapes)
-    _write(folder, "customer_state_n_baskets", n_baskets, shapes)
     overall = sums.sum(axis=0) / max(counts.sum(), 1.0)
     prior = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], overall)
-    _write(folder, "segment_prior", prior.astype(np.float32), shapes)
-    return {
-        "rows": int(n_rows),
-        "customers_with_rows": int(len(np.unique(row_customer))),
-        "rows_with_history": int((n_baskets > 0).sum()),
-        "training_rows_in_prior": int(in_train.sum()),
-        "week_key": customer_state.WEEK_KEY,
-        "half_life_weeks": ccfg.half_life_weeks,
-        "history_pca_explained_variance": round(explained / total_var, 4) if total_var > 0 else None,
-    }
+    return prior.astype(np.float32)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from retail_sim.arrays import sorted_lookup
+
 WEEK_KEY = 1 << 16  # key = customer_idx * WEEK_KEY + week (weeks are < 65,536)
 
 # (name, definition); B = the customer's baskets in earlier weeks, all shares are counts / B
@@ -125,9 +127,5 @@ def lookup(keys: np.ndarray, customer_idx: np.ndarray, week: np.ndarray) -> tupl
 
     Anonymous customers (0) and pairs without a row give found = False."""
     c = np.asarray(customer_idx, dtype=np.int64)
-    w = np.asarray(week, dtype=np.int64)
-    query = c * WEEK_KEY + w
-    pos = np.searchsorted(keys, query)
-    pos_clipped = np.minimum(pos, max(len(keys) - 1, 0))
-    found = (len(keys) > 0) & (c > 0) & (keys[pos_clipped] == query) if len(keys) else np.zeros(len(c), bool)
-    return pos_clipped, found
+    found, pos = sorted_lookup(keys, c * WEEK_KEY + np.asarray(week, dtype=np.int64))
+    return pos, found & (c > 0)

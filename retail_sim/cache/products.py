@@ -14,10 +14,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
+from retail_sim.arrays import sorted_lookup
 from retail_sim.cache import graph, quality
 from retail_sim.config import Config
 from retail_sim.errors import UserError
 from retail_sim.vocab import FIRST_PRODUCT_IDX
+from retail_sim.widths import PRODUCT_DIM
 
 HIERARCHY = ("prod_code_10", "prod_code_20", "prod_code_30", "prod_code_40")
 
@@ -28,11 +30,8 @@ def hierarchy_codes(vocab: dict[str, np.ndarray], train_mask: np.ndarray) -> np.
     out = np.zeros((len(train_mask), len(HIERARCHY)), dtype=np.int64)
     for level, name in enumerate(HIERARCHY):
         values = vocab[name].astype(str)
-        known = np.unique(values[train_mask])
-        pos = np.searchsorted(known, values)
-        pos_clipped = np.minimum(pos, len(known) - 1)
-        found = (len(known) > 0) & (known[pos_clipped] == values)
-        out[:, level] = np.where(found, pos_clipped + 1, 0)
+        found, pos = sorted_lookup(np.unique(values[train_mask]), values)
+        out[:, level] = np.where(found, pos + 1, 0)
     return out
 
 
@@ -87,7 +86,7 @@ def graphsage_embeddings(
     pairs: 02_copurchase_pairs rows over the training weeks. Returns (table [P+3, 256] float32,
     training metrics, hierarchy codes [P, 4]).
     """
-    gcfg, dim = cfg.cache.graph, cfg.cache.product_dim
+    gcfg, dim = cfg.cache.graph, PRODUCT_DIM
     n_vocab = len(vocab["product_idx"])
     row = vocab["product_idx"].astype(np.int64) - FIRST_PRODUCT_IDX  # vocab row of each product_idx
     train_mask = np.zeros(n_vocab, dtype=bool)
@@ -115,7 +114,7 @@ def graphsage_embeddings(
     count = pairs["n_baskets"][is_pair].astype(np.float64)
     lift = count * total_baskets / (n_baskets[a_rows] * n_baskets[b_rows])
     agg_weight = lift if gcfg.edge_weight == "lift" else count
-    pos_weight = {"lift": lift, "count": count}.get(gcfg.positive_weight, np.ones_like(count))
+    pos_weight = {"lift": lift, "count": count, "uniform": np.ones_like(count)}[gcfg.positive_weight]
     a_nodes, b_nodes = node_of[a_rows], node_of[b_rows]
     dst, src, w = graph.neighbour_table(len(nodes), a_nodes, b_nodes, agg_weight, gcfg.max_neighbours)
     mean_op = graph.mean_operator(len(nodes), dst, src, w)
@@ -188,8 +187,7 @@ def import_embeddings(path: Path, vocab: dict[str, np.ndarray], dim: int, seed: 
         raise UserError(f"{path}: embeddings contain NaN or infinite values")
     codes = vocab["product_code"].astype(str)
     order = np.argsort(codes)
-    pos = np.minimum(np.searchsorted(codes[order], ids), len(codes) - 1)
-    known = codes[order][pos] == ids
+    known, pos = sorted_lookup(codes[order], ids)
     if not known.all():
         unknown = ids[~known]
         raise UserError(

@@ -30,11 +30,6 @@ def cosine_pairs(emb: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide((x * y).sum(1), den, out=np.zeros(len(a)), where=den > 0)
 
 
-def dot_pairs(emb: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Dot product of rows a[i] and b[i] of emb [N, D] -> [n] (the link score GraphSAGE is trained on)."""
-    return (emb[a].astype(np.float64) * emb[b].astype(np.float64)).sum(1)
-
-
 def link_auc(emb: np.ndarray, pos_a: np.ndarray, pos_b: np.ndarray, neg_a: np.ndarray, neg_b: np.ndarray,
              score=cosine_pairs) -> float:
     """AUC of pair scores: held-out co-purchase pairs against random pairs (rows of emb)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -11,25 +10,24 @@ import numpy as np
 
 from retail_sim import sqlrun
 from retail_sim.config import Config
+from retail_sim.prepared import Prepared
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql" / "cache"
+SQL_DIR = sqlrun.SQL_DIR / "cache"
 
 
-def connect(cfg: Config, prepared: Path) -> duckdb.DuckDBPyConnection:
+def connect(prepared: Prepared, cfg: Config) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the prepared folder's views (sql/prepared_views.sql: `items`,
     `samples`, `products`, `customers`, `stores`, ...), the macros of sql/cache/00_macros.sql and
     the basket code lists of retail_sim/data/codes.py as variables."""
-    con = sqlrun.connect(cfg)
-    sqlrun.set_variables(con, {"prepared": str(Path(prepared).resolve()), **sqlrun.code_variables()})
-    sqlrun.run_file(con, "prepared_views.sql")
+    con = prepared.connect(cfg)
+    sqlrun.set_variables(con, sqlrun.code_variables())
     sqlrun.run_file(con, SQL_DIR / "00_macros.sql")
     return con
 
 
 def _query(con: duckdb.DuckDBPyConnection, name: str, variables: dict[str, Any]) -> str:
     """Set the DuckDB variables and return the text of sql/cache/<name>.sql (no trailing ';')."""
-    sqlrun.set_variables(con, variables)
-    return (SQL_DIR / f"{name}.sql").read_text().strip().rstrip(";")
+    return sqlrun.query(con, SQL_DIR / f"{name}.sql", variables)
 
 
 def _columns(table) -> dict[str, np.ndarray]:

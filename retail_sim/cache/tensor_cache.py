@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from retail_sim.cache.customer_state import lookup
+from retail_sim.cache.history import ARRAYS as HISTORY_ARRAYS
+from retail_sim.cache.history import load_history_index
 from retail_sim.errors import UserError
 from retail_sim.manifest import MANIFEST, read_manifest
+from retail_sim.prepared import CACHE_DIR, Prepared
 from retail_sim.vocab import ANONYMOUS_CUSTOMER_IDX, UNK_IDX, UNKNOWN_STORE_IDX
 
-CACHE_DIR = "tensor_cache"
 ARRAYS = (
     "product_embeddings", "store_embeddings", "segment_embeddings", "positional_encodings",
     "segment_prior", "customer_segment", "customer_state", "customer_state_keys", "customer_state_n_baskets",
@@ -68,7 +70,7 @@ class TensorCache:
         self.manifest = read_manifest(folder, stage="cache", rerun="make cache")
         self.fingerprint: str = self.manifest["prepared_fingerprint"]
         if expected_fingerprint is None and (folder.parent / MANIFEST).is_file():
-            expected_fingerprint = read_manifest(folder.parent).get("fingerprint")
+            expected_fingerprint = Prepared(folder.parent).fingerprint
         if expected_fingerprint is not None and expected_fingerprint != self.fingerprint:
             raise UserError(f"{folder}: tensor cache was built from another prepared folder — run `make cache`")
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in ARRAYS}
@@ -82,6 +84,10 @@ class TensorCache:
         self.customer_state_keys: np.ndarray = arrays["customer_state_keys"]  # [R] int64, sorted
         self.customer_state_n_baskets: np.ndarray = arrays["customer_state_n_baskets"]  # [R] int32
         self.n_products_total: int = int(self.product_embeddings.shape[0])
+        if "history" not in self.manifest or any(not (folder / f"{n}.npy").is_file() for n in HISTORY_ARRAYS):
+            raise UserError(f"{folder}: tensor cache without the purchase-history index — run `make cache` again")
+        meta = self.manifest["history"]
+        self.history = load_history_index(folder, meta["decay"], meta["short_decay"])  # data/history.HistoryIndex
         vocab = json.loads((folder / "vocab.json").read_text())
         self.vocab = vocab
         self.product_id_to_idx = CodeIndex(vocab["products"], UNK_IDX)

@@ -26,6 +26,7 @@ from retail_sim.data.encoders import (
     encode_trip,
     price_features,
 )
+from retail_sim.data.history import N_FEATURES, encode_history
 from retail_sim.data.masking import mask_slots, trip_hidden
 from retail_sim.data.rows import BasketRows
 from retail_sim.errors import UserError
@@ -50,6 +51,8 @@ class Settings:
     last_week: int
     weeks_per_year: int
     shuffle_window: int
+    origin_day: int = 13248  # calendar.origin_date as days since 1970-01-01 (2006-04-10)
+    history_k: int = 128  # history products per basket
 
 
 def temporal_of(rows: BasketRows, s: Settings, encoder: TemporalEncoder | None = None) -> np.ndarray:
@@ -62,6 +65,16 @@ def temporal_of(rows: BasketRows, s: Settings, encoder: TemporalEncoder | None =
     return encode_temporal(*args, first_week=s.first_week, last_week=s.last_week, weeks_per_year=s.weeks_per_year)
 
 
+def history_of(rows: BasketRows, cache, s: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """(history_ids [n, K] int64, history_features [n, K, F] float32) of rows: the as-of lookup of
+    data/history.py at each basket's hour (hours since calendar.origin_date)."""
+    c = rows.scalars
+    if s.history_k == 0:  # history off: [n, 0] fields, no lookup
+        return np.zeros((rows.n, 0), np.int64), np.zeros((rows.n, 0, N_FEATURES), np.float32)
+    shop_ts = (c["shop_date"].astype(np.int64) - s.origin_day) * 24 + c["shop_hour"]
+    return encode_history(cache.history, c["customer_idx"], shop_ts, c["history_length"], s.history_k)
+
+
 class CacheArrays:
     """The contract-B arrays as plain ndarray views (np.memmap's fancy indexing costs ~0.1 ms a
     call); get_customer_state_batch goes to the cache itself."""
@@ -72,6 +85,7 @@ class CacheArrays:
                      "segment_prior", "customer_segment"):
             setattr(self, name, np.asarray(getattr(cache, name)))
         self.n_products_total = int(cache.n_products_total)
+        self.history = cache.history  # data/history.HistoryIndex
         self.fingerprint = getattr(cache, "fingerprint", None)
 
     def get_customer_state_batch(self, customer_idx, week):
@@ -156,6 +170,35 @@ def masked_layout(chosen: np.ndarray, sl: Slots, pid: np.ndarray) -> tuple[np.nd
     return positions, targets, row_m, M
 
 
+@dataclass
+class SlotFeatures:
+    """The [T] slot arrays of a chunk (T2 before its positional add, T4, ids) and its masked lists."""
+
+    input_ids: np.ndarray  # [T] int64, after masking (PAD 0)
+    chosen: np.ndarray  # [K] int64 masked slots, ascending
+    products: np.ndarray  # [T, 256] float32: embedding rows of the input ids (T2 without positions)
+    price: np.ndarray  # [T, 64] float32 (T4), zero at PAD and (with mask_price) at masked slots
+    positions: np.ndarray  # [sum B_b*M_b] int64 masked positions, IGNORE_INDEX padding
+    targets: np.ndarray  # [sum B_b*M_b] int64 true ids of the masked positions
+    row_m: np.ndarray  # [n+1] first masked entry of each row
+    M: np.ndarray  # [G] masked entries per basket in each batch
+
+
+@dataclass
+class BasketFeatures:
+    """The per-basket [n, ...] tensors of a chunk."""
+
+    customer: np.ndarray  # [n, 192] T1
+    temporal: np.ndarray  # [n, 64] T3
+    store: np.ndarray  # [n, 96] T5
+    trip: np.ndarray  # [n, 48] T6
+    labels: dict[str, np.ndarray]  # auxiliary task -> [n] int64
+    basket_id: np.ndarray  # [n] int64
+    week: np.ndarray  # [n] int64
+    history_ids: np.ndarray  # [n, K] int64
+    history_features: np.ndarray  # [n, K, F] float32
+
+
 def build_batches(rows: BasketRows, sizes, cache, s: Settings, *, epoch: int, masking: str | None, trip: str,
                   temporal_encoder: TemporalEncoder | None = None, unit_table: UnitPriceTable | None = None,
                   pool: BufferPool | None = None) -> list[WorldModelBatch]:
@@ -166,9 +209,11 @@ def build_batches(rows: BasketRows, sizes, cache, s: Settings, *, epoch: int, ma
     trip_context_dropout), "hidden" (all hidden, labels active) or "visible" (labels ignored).
     With auxiliary tasks off T6 is always visible and auxiliary_labels is empty.
     pool: reusable buffers for the [B, S, ...] float tensors (the batches are views into them).
+
+    Steps: the slot layout -> masks, T2 rows and T4 of the slots -> T1, T3, T5, T6 and labels of
+    the baskets -> each batch as views into those arrays.
     """
     sizes = np.asarray(sizes, dtype=np.int64)
-    c = rows.scalars
     sl = slot_layout(rows.offsets, sizes, s.max_seq_len)
     n_pos = cache.positional_encodings.shape[0]
     if int(sl.S.max()) > n_pos:
@@ -176,24 +221,31 @@ def build_batches(rows: BasketRows, sizes, cache, s: Settings, *, epoch: int, ma
             f"baskets of {int(sl.S.max())} items exceed the tensor cache's {n_pos} positions — "
             "rebuild the cache (`make cache`) or lower max_seq_len"
         )
+    slots = encode_slots(rows, sl, cache, s, epoch=epoch, masking=masking, unit_table=unit_table, pool=pool)
+    baskets = encode_baskets(rows, cache, s, epoch=epoch, trip=trip, temporal_encoder=temporal_encoder)
+    return batch_views(sl, slots, baskets, cache.positional_encodings)
+
+
+def encode_slots(rows: BasketRows, sl: Slots, cache, s: Settings, *, epoch: int, masking: str | None,
+                 unit_table: UnitPriceTable | None, pool: BufferPool | None) -> SlotFeatures:
+    """Masks, the T2 embedding rows and T4 of every slot of the chunk."""
     items = rows.items if sl.item is None else {k: v[sl.item] for k, v in rows.items.items()}
     real_slots = np.flatnonzero(sl.real)
     T = sl.real.size
     pid = np.zeros(T, dtype=np.int64)
     pid[real_slots] = items["product_idx"]
-    basket_id = c["basket_id"]
-
     if masking is not None:
         input_ids, chosen = mask_slots(
-            pid, sl.real, sl.row_of, sl.position, sl.row_slot, sl.seq_len, basket_id, seed=s.seed, epoch=epoch,
-            mask_prob=s.mask_prob, mask_token_frac=s.mask_token_frac, random_token_frac=s.random_token_frac,
-            n_products_total=int(cache.n_products_total), evaluation=masking == "eval",
+            pid, sl.real, sl.row_of, sl.position, sl.row_slot, sl.seq_len, rows.scalars["basket_id"], seed=s.seed,
+            epoch=epoch, mask_prob=s.mask_prob, mask_token_frac=s.mask_token_frac,
+            random_token_frac=s.random_token_frac, n_products_total=int(cache.n_products_total),
+            evaluation=masking == "eval",
         )
     else:
         input_ids, chosen = pid, np.zeros(0, dtype=np.int64)
     positions, targets, row_m, M = masked_layout(chosen, sl, pid)
 
-    # T2: one gather of the embedding rows, the positions added per batch, PAD zeroed
+    # T2: one gather of the embedding rows (the positions are added per batch)
     table = cache.product_embeddings
     ids = input_ids
     if T and (int(ids.min()) < 0 or int(ids.max()) >= table.shape[0]):
@@ -209,7 +261,13 @@ def build_batches(rows: BasketRows, sizes, cache, s: Settings, *, epoch: int, ma
                    out=price, rows=real_slots, unit_table=unit_table)
     if s.mask_price and masking is not None:
         price[chosen] = 0.0
+    return SlotFeatures(input_ids, chosen, products, price, positions, targets, row_m, M)
 
+
+def encode_baskets(rows: BasketRows, cache, s: Settings, *, epoch: int, trip: str,
+                   temporal_encoder: TemporalEncoder | None) -> BasketFeatures:
+    """T1, T3, T5, T6 and the auxiliary labels of every basket of the chunk."""
+    c = rows.scalars
     temporal = np.ascontiguousarray(temporal_of(rows, s, temporal_encoder), dtype=np.float32)
     n = rows.n
     if not s.auxiliary or trip == "visible":
@@ -217,46 +275,44 @@ def build_batches(rows: BasketRows, sizes, cache, s: Settings, *, epoch: int, ma
     elif trip == "hidden":
         hidden = np.ones(n, dtype=bool)
     else:
-        hidden = trip_hidden(basket_id, seed=s.seed, epoch=epoch, dropout=s.trip_context_dropout)
+        hidden = trip_hidden(c["basket_id"], seed=s.seed, epoch=epoch, dropout=s.trip_context_dropout)
     labels = auxiliary_labels(rows.codes, hidden) if s.auxiliary else {}
     customer = encode_customer(cache, c["customer_idx"], c["week"], s.cold_start_k)
     store = encode_store(cache, c["store_idx"])
     trip_context = encode_trip(rows.codes, ~hidden)
-    basket_id = basket_id.astype(np.int64)
-    week = c["week"].astype(np.int64)
+    history_ids, history_features = history_of(rows, cache, s)
+    return BasketFeatures(customer, temporal, store, trip_context, labels, c["basket_id"].astype(np.int64),
+                          c["week"].astype(np.int64), history_ids, history_features)
 
-    pos_table = cache.positional_encodings
+
+def batch_views(sl: Slots, slots: SlotFeatures, baskets: BasketFeatures, pos_table: np.ndarray) -> list[WorldModelBatch]:
+    """Each batch of the chunk as tensor views into the chunk's arrays (T2 gets its positions here)."""
     t = torch.from_numpy
     out = []
-    for b in range(sizes.size):
+    for b in range(sl.S.size):
         r0, r1 = int(sl.row0[b]), int(sl.row0[b + 1])
         t0, t1 = int(sl.row_slot[r0]), int(sl.row_slot[r1])
-        m0, m1 = int(row_m[r0]), int(row_m[r1])
-        B, S, Mb = r1 - r0, int(sl.S[b]), int(M[b])
-        emb = products[t0:t1].reshape(B, S, PRODUCT_DIM)
+        m0, m1 = int(slots.row_m[r0]), int(slots.row_m[r1])
+        B, S, Mb = r1 - r0, int(sl.S[b]), int(slots.M[b])
+        emb = slots.products[t0:t1].reshape(B, S, PRODUCT_DIM)
         emb += pos_table[:S]
         out.append(WorldModelBatch(
-            customer_context=t(customer[r0:r1]),
+            customer_context=t(baskets.customer[r0:r1]),
             product_embeddings=t(emb),
-            temporal_context=t(temporal[r0:r1]),
-            price_features=t(price[t0:t1].reshape(B, S, PRICE_DIM)),
-            store_context=t(store[r0:r1]),
-            trip_context=t(trip_context[r0:r1]),
+            temporal_context=t(baskets.temporal[r0:r1]),
+            price_features=t(slots.price[t0:t1].reshape(B, S, PRICE_DIM)),
+            store_context=t(baskets.store[r0:r1]),
+            trip_context=t(baskets.trip[r0:r1]),
             attention_mask=t(sl.real[t0:t1].reshape(B, S)),
-            product_ids=t(input_ids[t0:t1].reshape(B, S)),
-            masked_positions=t(positions[m0:m1].reshape(B, Mb)),
-            masked_targets=t(targets[m0:m1].reshape(B, Mb)),
-            auxiliary_labels={k: t(v[r0:r1]) for k, v in labels.items()},
-            basket_id=t(basket_id[r0:r1]),
-            week=t(week[r0:r1]),
+            product_ids=t(slots.input_ids[t0:t1].reshape(B, S)),
+            masked_positions=t(slots.positions[m0:m1].reshape(B, Mb)),
+            masked_targets=t(slots.targets[m0:m1].reshape(B, Mb)),
+            history_ids=t(baskets.history_ids[r0:r1]),
+            history_features=t(baskets.history_features[r0:r1]),
+            history_mask=t(baskets.history_ids[r0:r1] != 0),
+            auxiliary_labels={k: t(v[r0:r1]) for k, v in baskets.labels.items()},
+            basket_id=t(baskets.basket_id[r0:r1]),
+            week=t(baskets.week[r0:r1]),
         ))
-    products[~sl.real] = 0.0  # after the positional add, as encode_products does
+    slots.products[~sl.real] = 0.0  # PAD rows zero after the positional add
     return out
-
-
-def build_batch(rows: BasketRows, cache, s: Settings, *, epoch: int, masking: str | None, trip: str,
-                temporal_encoder: TemporalEncoder | None = None) -> WorldModelBatch:
-    """Encode B rows into one WorldModelBatch (build_batches with G = 1)."""
-    return build_batches(rows, [rows.n], cache, s, epoch=epoch, masking=masking, trip=trip,
-                         temporal_encoder=temporal_encoder)[0]
-

@@ -1,7 +1,7 @@
 """WorldModelBatch: the tensors one training or evaluation step sees.
 
-Widths are the design's T1–T6 contract (B = baskets, S = longest basket in the batch,
-M = most masked positions of any basket in the batch).
+Widths are the design's T1–T6 contract, fixed in retail_sim/widths.py (B = baskets, S = longest
+basket in the batch, M = most masked positions of any basket in the batch).
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
-CUSTOMER_DIM = 192  # T1: segment 64 ‖ history 96 ‖ affinity 32
-PRODUCT_DIM = 256  # T2: product embedding + position
-TEMPORAL_DIM = 64  # T3
-PRICE_DIM = 64  # T4
-STORE_DIM = 96  # T5
-TRIP_DIM = 48  # T6: mission type 16 ‖ dominant mission 16 ‖ price sensitivity 8 ‖ size 8
+from retail_sim.widths import (  # noqa: F401  (the T1–T6 widths, re-exported for the loader and the model)
+    CUSTOMER_DIM,
+    PRICE_DIM,
+    PRODUCT_DIM,
+    STORE_DIM,
+    TEMPORAL_DIM,
+    TRIP_DIM,
+)
+
 DENSE_DIM = CUSTOMER_DIM + TEMPORAL_DIM + STORE_DIM + TRIP_DIM  # 400
 SEQUENCE_DIM = PRODUCT_DIM + PRICE_DIM  # 320
 IGNORE_INDEX = -100
@@ -34,6 +37,9 @@ class WorldModelBatch:
     product_ids: torch.Tensor  # [B, S] int64, input ids after masking (PAD 0, MASK 2)
     masked_positions: torch.Tensor  # [B, M] int64, -100 padding
     masked_targets: torch.Tensor  # [B, M] int64 true product ids, -100 padding
+    history_ids: torch.Tensor  # [B, K] int64: the customer's top-K earlier products, PAD 0 after the last
+    history_features: torch.Tensor  # [B, K, F] float32 (data/history.py FEATURES), zeros at PAD
+    history_mask: torch.Tensor  # [B, K] bool, True at real history products
     auxiliary_labels: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> [B] int64, -100 ignore
     basket_id: torch.Tensor | None = None  # [B] int64
     week: torch.Tensor | None = None  # [B] int64

@@ -31,7 +31,7 @@ def batch_nbytes(batch: WorldModelBatch) -> int:
     return n
 
 
-def _loader(prepared: Path, cfg: Config, split: str, workers: int, cache=None):
+def _loader(prepared: Path, cfg: Config | None, split: str, workers: int, cache=None):
     from retail_sim.data.loader import WorldModelDataLoader, WorldModelDataset
 
     ds = WorldModelDataset(prepared, split, config=cfg, cache=cache)
@@ -83,9 +83,7 @@ def measure_workers(prepared: Path, cfg: Config, workers: int, batches: int, spl
 
 def epoch_peak_rss(prepared: Path, split: str = "train") -> dict:
     """Iterate one full training epoch in this process; peak RSS (MiB) and counts."""
-    from retail_sim.config import load_config
-
-    loader = _loader(prepared, load_config(), split, 0)
+    loader = _loader(prepared, None, split, 0)  # the prepared folder's own config
     n = rows = 0
     t0 = time.perf_counter()
     for batch in loader:
@@ -93,6 +91,20 @@ def epoch_peak_rss(prepared: Path, split: str = "train") -> dict:
         rows += batch.batch_size
     return {"batches": n, "baskets": rows, "seconds": time.perf_counter() - t0,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def history_cost(prepared: Path, cfg: Config, batches: int, pairs: int = 2) -> dict:
+    """Process CPU ms/batch with the purchase history (history.k as configured) and without it
+    (history.k = 0), measured alternately `pairs` times in this process; medians and their ratio."""
+    from retail_sim.config import apply
+
+    on, off = [], []
+    for _ in range(pairs):
+        off.append(measure(prepared, apply(cfg, {"history.k": 0}), batches)["cpu_ms_per_batch"])
+        on.append(measure(prepared, cfg, batches)["cpu_ms_per_batch"])
+    on_ms, off_ms = float(np.median(on)), float(np.median(off))
+    return {"history_k": cfg.history.k, "cpu_ms_with_history": on_ms, "cpu_ms_without_history": off_ms,
+            "speed_with_history": off_ms / on_ms}
 
 
 def run(prepared: Path, cfg: Config, batches: int, workers: int, full_epoch: bool, echo=print) -> dict:
@@ -103,6 +115,12 @@ def run(prepared: Path, cfg: Config, batches: int, workers: int, full_epoch: boo
          f"ratio loader/copy {m['ratio']:.1f}x (goal <= 3x)")
     echo(f"process CPU time (less sensitive to other load): loader {m['cpu_ms_per_batch']:.2f} ms/batch, "
          f"copy {m['copy_cpu_ms_per_batch']:.3f} ms/batch")
+    if cfg.history.k > 0:
+        h = history_cost(prepared, cfg, batches)
+        m.update(h)
+        echo(f"purchase history (k={h['history_k']}): {h['cpu_ms_with_history']:.2f} CPU ms/batch with it, "
+             f"{h['cpu_ms_without_history']:.2f} without (history.k=0); speed with history "
+             f"{h['speed_with_history']:.0%} of without (budget >= 40%)")
     if workers > 0:
         m["workers"] = workers
         m["workers_samples_per_s"] = measure_workers(prepared, cfg, workers, batches)

@@ -10,7 +10,7 @@ import numpy as np
 
 from retail_sim.data.batch import CUSTOMER_DIM, PRICE_DIM, STORE_DIM, TRIP_DIM
 from retail_sim.data.codes import AUXILIARY_CODES, TRIP_BLOCKS
-from retail_sim.vocab import UNK_IDX
+from retail_sim.widths import SEGMENT_DIM
 
 # ---------------------------------------------------------------- T1 customer context [192]
 
@@ -39,24 +39,14 @@ def encode_customer(cache, customer_idx: np.ndarray, week: np.ndarray, cold_star
     w = cold_start_weight(n_baskets, cold_start_k)[:, None]
     prior = np.asarray(cache.segment_prior)[segment]
     out = np.empty((idx.size, CUSTOMER_DIM), dtype=np.float32)
-    out[:, :64] = np.asarray(cache.segment_embeddings)[segment]
-    out[:, 64:] = w * np.asarray(state, dtype=np.float32) + (1.0 - w) * prior
+    out[:, :SEGMENT_DIM] = np.asarray(cache.segment_embeddings)[segment]
+    out[:, SEGMENT_DIM:] = w * np.asarray(state, dtype=np.float32) + (1.0 - w) * prior
     return out
 
 
 # ---------------------------------------------------------------- T2 product embeddings [S, 256]
-
-
-def encode_products(cache, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-    """T2 [B, S, 256] = cache.product_embeddings[input_id] + cache.positional_encodings[position]
-    at real positions; all zeros at PAD. Ids outside the vocab read the UNK row."""
-    table = cache.product_embeddings
-    ids = np.where((input_ids >= 0) & (input_ids < table.shape[0]), input_ids, UNK_IDX)
-    S = ids.shape[1]
-    out = np.asarray(table[ids], dtype=np.float32)
-    out += cache.positional_encodings[:S]
-    out[~attention_mask] = 0.0
-    return out
+# T2 = cache.product_embeddings[input id] + cache.positional_encodings[position], zeros at PAD:
+# gathered inline by assemble.build_batches for a whole chunk (oracle: tests/oracles.py).
 
 
 # ---------------------------------------------------------------- T3 temporal context [64]
@@ -308,8 +298,24 @@ def price_features(
     unit_price: np.ndarray, base_price: np.ndarray, prior_price: np.ndarray, category_avg_price: np.ndarray,
     out: np.ndarray | None = None, rows: np.ndarray | None = None, unit_table: UnitPriceTable | None = None,
 ) -> np.ndarray:
-    """encode_prices written into out[rows] (out [T, 64] float32; rows [n] int, default all of out,
-    which is then [n, 64]). unit_table: looks up the unit-price-only columns (identical values)."""
+    """T4 [n, 64] per item, written into out[rows] when `out` is given (out [T, 64] float32; rows [n]
+    int, default all of out); unit_table looks up the unit-price-only columns (identical bits).
+    lp = log(clip(price, 0.01, 1e5)); ratios use prices clipped to [0.01, 1e5] (unit price to [0, 1e5]);
+    every feature of a missing input is 0 except its flag.
+
+    Fourier [0:24)   sin, cos of f_k·lp(unit), f_k = 2^(k/2-2), k = 0..11 (interleaved sin, cos)
+    Log-price [24:40): lp(unit)/5, log1p(unit)/5, lp(base)/5, lp(prior)/5, lp(category avg)/5,
+                     discount depth clip(1 - unit/base, 0, 1), promo flag unit < 0.95·base,
+                     above-base flag unit > 1.05·base, clip(lp(base)-lp(unit), ±3)/3,
+                     missing flags unit, base, prior, category avg, zero-price flag,
+                     clipped flag (outside [0.01, 1e5], zero excluded), (lp(unit)/5)²
+    Relative [40:56) r = clip(lp(unit) - lp(cat), ±3): r/3, tanh r, tanh 3r, (r/3)², |r|/3,
+                     band one-hot r < -0.5, [-0.5,-0.1), [-0.1,0.1], (0.1,0.5], > 0.5,
+                     clip(unit/cat, 0, 5)/5, rb/3 and tanh 3rb with rb = clip(lp(base)-lp(cat), ±3),
+                     sin(πr/3), cos(πr/3), missing flag (unit or category avg)
+    Velocity [56:64) v = clip(lp(unit) - lp(prior), ±3): v/3, tanh 5v, up flag v > 0.02,
+                     down flag v < -0.02, unchanged flag, |v|/3, clip(unit/prior - 1, ±1), missing flag
+    """
     p, b, q, c = (np.asarray(x, dtype=np.float64) for x in (unit_price, base_price, prior_price, category_avg_price))
     n = p.shape[0]
     hp, hb, hq, hc = _present(p), _present(b), _present(q), _present(c)
@@ -356,29 +362,6 @@ def price_features(
         return np.ascontiguousarray(f.T)
     out[rows] = f.T
     return out
-
-
-def encode_prices(
-    unit_price: np.ndarray, base_price: np.ndarray, prior_price: np.ndarray, category_avg_price: np.ndarray
-) -> np.ndarray:
-    """T4 [n, 64] per item (flat arrays [n]; NULL = NaN; negative/inf count as missing).
-    lp = log(clip(price, 0.01, 1e5)); ratios use prices clipped to [0.01, 1e5] (unit price to [0, 1e5]);
-    every feature of a missing input is 0 except its flag.
-
-    Fourier [0:24)   sin, cos of f_k·lp(unit), f_k = 2^(k/2-2), k = 0..11 (interleaved sin, cos)
-    Log-price [24:40): lp(unit)/5, log1p(unit)/5, lp(base)/5, lp(prior)/5, lp(category avg)/5,
-                     discount depth clip(1 - unit/base, 0, 1), promo flag unit < 0.95·base,
-                     above-base flag unit > 1.05·base, clip(lp(base)-lp(unit), ±3)/3,
-                     missing flags unit, base, prior, category avg, zero-price flag,
-                     clipped flag (outside [0.01, 1e5], zero excluded), (lp(unit)/5)²
-    Relative [40:56) r = clip(lp(unit) - lp(cat), ±3): r/3, tanh r, tanh 3r, (r/3)², |r|/3,
-                     band one-hot r < -0.5, [-0.5,-0.1), [-0.1,0.1], (0.1,0.5], > 0.5,
-                     clip(unit/cat, 0, 5)/5, rb/3 and tanh 3rb with rb = clip(lp(base)-lp(cat), ±3),
-                     sin(πr/3), cos(πr/3), missing flag (unit or category avg)
-    Velocity [56:64) v = clip(lp(unit) - lp(prior), ±3): v/3, tanh 5v, up flag v > 0.02,
-                     down flag v < -0.02, unchanged flag, |v|/3, clip(unit/prior - 1, ±1), missing flag
-    """
-    return price_features(unit_price, base_price, prior_price, category_avg_price)
 
 
 # ---------------------------------------------------------------- T5 store context [96]

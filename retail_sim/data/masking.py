@@ -8,12 +8,9 @@ function of the basket id alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from retail_sim.data.batch import IGNORE_INDEX
-from retail_sim.vocab import FIRST_PRODUCT_IDX, MASK_IDX, PAD_IDX
+from retail_sim.vocab import FIRST_PRODUCT_IDX, MASK_IDX
 
 # stream tags: independent draws for each decision
 CHOOSE, PICK, TRIP, SAMPLE = 1, 2, 5, 7
@@ -64,35 +61,6 @@ def uniforms(basket_id: np.ndarray, seed: int, epoch: int, stream: int, width: i
     return (keys >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
-def position_uniforms(basket_id: np.ndarray, seed: int, epoch: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Three independent [B, width] uniform draws (21 bits each) from one 64-bit hash per position:
-    (choose, kind, random id)."""
-    keys = basket_keys(basket_id, seed, epoch, CHOOSE)
-    with np.errstate(over="ignore"):
-        z = _splitmix(keys[:, None] + np.arange(width, dtype=np.uint64)[None, :] * _GOLDEN)
-    scale = 1.0 / (1 << 21)
-    mask = np.uint64((1 << 21) - 1)
-    return (
-        (z >> np.uint64(43)).astype(np.float64) * scale,
-        ((z >> np.uint64(22)) & mask).astype(np.float64) * scale,
-        ((z >> np.uint64(1)) & mask).astype(np.float64) * scale,
-    )
-
-
-def choose_positions(u_choose: np.ndarray, u_pick: np.ndarray, seq_len: np.ndarray, mask_prob: float) -> np.ndarray:
-    """[B, S] bool: real positions (index < seq_len) chosen with mask_prob; a basket with none
-    chosen gets the position floor(u_pick * seq_len). PAD is never chosen."""
-    B, S = u_choose.shape
-    real = np.arange(S)[None, :] < seq_len[:, None]
-    chosen = (u_choose < mask_prob) & real
-    none = ~chosen.any(axis=1) & (seq_len > 0)
-    if none.any():
-        rows = np.nonzero(none)[0]
-        pos = np.minimum((u_pick[rows] * seq_len[rows]).astype(np.int64), seq_len[rows] - 1)
-        chosen[rows, pos] = True
-    return chosen
-
-
 def assign_kinds(u_kind: np.ndarray, chosen: np.ndarray, mask_token_frac: float, random_token_frac: float) -> np.ndarray:
     """[B, S] int8: KEEP where not chosen; of chosen, MASK_TOKEN (u < mask_token_frac),
     RANDOM_TOKEN (next random_token_frac), else UNCHANGED."""
@@ -114,58 +82,6 @@ def apply_kinds(product_ids: np.ndarray, kind: np.ndarray, u_random: np.ndarray,
     return np.where(kind == RANDOM_TOKEN, random_ids, out)
 
 
-def masked_lists(product_ids: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """masked_positions, masked_targets [B, M] int64 (M = most chosen in a basket, >= 1),
-    ascending positions, IGNORE_INDEX padding."""
-    counts = chosen.sum(axis=1)
-    M = max(int(counts.max()) if counts.size else 0, 1)
-    order = np.argsort(~chosen, axis=1, kind="stable")[:, :M]
-    valid = np.arange(M)[None, :] < counts[:, None]
-    targets = np.take_along_axis(product_ids, order, axis=1) if product_ids.shape[1] else np.zeros_like(order)
-    positions = np.where(valid, order, IGNORE_INDEX).astype(np.int64)
-    return positions, np.where(valid, targets, IGNORE_INDEX).astype(np.int64)
-
-
-@dataclass
-class Masked:
-    input_ids: np.ndarray  # [B, S] int64 ids after masking (PAD 0 at padding)
-    chosen: np.ndarray  # [B, S] bool
-    kind: np.ndarray  # [B, S] int8
-    masked_positions: np.ndarray  # [B, M] int64
-    masked_targets: np.ndarray  # [B, M] int64
-
-
-def mask_baskets(
-    product_ids: np.ndarray,
-    seq_len: np.ndarray,
-    basket_id: np.ndarray,
-    *,
-    seed: int,
-    epoch: int,
-    mask_prob: float,
-    mask_token_frac: float,
-    random_token_frac: float,
-    n_products_total: int,
-    evaluation: bool = False,
-) -> Masked:
-    """Choose and replace masked items of a padded batch [B, S]. Evaluation: epoch EVAL_EPOCH
-    and always the MASK token, so the masks are a function of (seed, basket id)."""
-    B, S = product_ids.shape
-    if evaluation:
-        epoch, mask_token_frac, random_token_frac = EVAL_EPOCH, 1.0, 0.0
-    u_choose, u_kind, u_random = position_uniforms(basket_id, seed, epoch, S)
-    chosen = choose_positions(u_choose, uniforms(basket_id, seed, epoch, PICK), seq_len, mask_prob)
-    if mask_token_frac >= 1.0:
-        kind = np.where(chosen, MASK_TOKEN, KEEP).astype(np.int8)
-        input_ids = np.where(chosen, MASK_IDX, product_ids)
-    else:
-        kind = assign_kinds(u_kind, chosen, mask_token_frac, random_token_frac)
-        input_ids = apply_kinds(product_ids, kind, u_random, n_products_total)
-    input_ids = np.where(np.arange(S)[None, :] < seq_len[:, None], input_ids, PAD_IDX).astype(np.int64)
-    positions, targets = masked_lists(product_ids, chosen)
-    return Masked(input_ids, chosen, kind, positions, targets)
-
-
 def mask_slots(
     product_ids: np.ndarray,
     real: np.ndarray,
@@ -183,10 +99,14 @@ def mask_slots(
     n_products_total: int,
     evaluation: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """mask_baskets on a flat slot layout (several batches, each padded to its own S): slots [T]
-    with their row, position and real flag, rows [n] with their first slot and real length.
-    Returns (input ids [T] int64, chosen slots [K] int64 ascending); each value is the one
-    mask_baskets gives for the same basket and position, since every draw is keyed by both."""
+    """Choose and replace the masked items of several batches laid out as flat slots (each batch
+    padded to its own S): slots [T] with their row, position and real flag, rows [n] with their
+    first slot and real length. Each real position is chosen with mask_prob (a basket with none
+    gets the position floor(u * seq_len)); of the chosen, MASK_TOKEN / RANDOM_TOKEN / UNCHANGED by
+    mask_token_frac / random_token_frac. Evaluation: epoch EVAL_EPOCH and always the MASK token,
+    so the masks are a function of (seed, basket id). Every draw is keyed by (basket, position),
+    so a value does not depend on the batch or chunk (oracle: tests/oracles.py mask_baskets).
+    Returns (input ids [T] int64, chosen slots [K] int64 ascending)."""
     if evaluation:
         epoch, mask_token_frac, random_token_frac = EVAL_EPOCH, 1.0, 0.0
     keys = basket_keys(basket_id, seed, epoch, CHOOSE)

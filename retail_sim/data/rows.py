@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from retail_sim.arrays import ragged_ranges
 from retail_sim.data.codes import AUXILIARY_CODES
 from retail_sim.errors import UserError
 
@@ -45,7 +46,7 @@ class BasketRows:
         idx = np.asarray(idx, dtype=np.int64)
         lens = self.offsets[idx + 1] - self.offsets[idx]
         offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
-        flat = np.repeat(self.offsets[idx] - offsets[:-1], lens) + np.arange(int(offsets[-1]))
+        flat = ragged_ranges(self.offsets[idx], lens)
         return BasketRows(
             {k: v[idx] for k, v in self.scalars.items()}, self.codes[idx], offsets,
             {k: v[flat] for k, v in self.items.items()},
@@ -76,18 +77,6 @@ class BasketRows:
             {k: np.concatenate([p.items[k] for p in parts]) for k in parts[0].items},
             extra,
         )
-
-    def padded(self, name: str, S: int, fill) -> tuple[np.ndarray, np.ndarray]:
-        """([n, S] item column padded with `fill`, [n, S] bool real positions); lists longer
-        than S are truncated (items are ordered by spend, highest first)."""
-        starts = self.offsets[:-1]
-        lens = np.minimum(np.diff(self.offsets), S)
-        real = np.arange(S)[None, :] < lens[:, None]
-        values = self.items[name]
-        pos = np.where(real, starts[:, None] + np.arange(S)[None, :], 0)
-        out = values[pos] if values.size else np.zeros(pos.shape, values.dtype)
-        out[~real] = fill
-        return out, real
 
 
 def rows_from_arrow(table: pa.Table) -> BasketRows:

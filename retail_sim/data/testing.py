@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from retail_sim.data.codes import (
@@ -15,6 +16,7 @@ from retail_sim.data.codes import (
     MISSION_TYPES,
     PRICE_SENSITIVITIES,
 )
+from retail_sim.data.history import NO_NEXT, HistoryIndex
 from retail_sim.manifest import write_manifest
 from retail_sim.vocab import FIRST_PRODUCT_IDX, MASK_IDX
 
@@ -37,6 +39,12 @@ class FakeCache:
         self.positional_encodings = (0.01 * np.arange(max_seq_len)[:, None] * np.ones(256)).astype(np.float32)
         self.customer_segment = (np.arange(n_customers + 1) % n_segments).astype(np.int32)
         self.fingerprint = fingerprint
+        # customer c bought products FIRST_PRODUCT_IDX + (c * j) % n_products (j = 1..6) at
+        # hours 24 * (40 j + c) after the calendar origin (weeks 1..35)
+        c = np.repeat(np.arange(1, n_customers + 1), 6)
+        j = np.tile(np.arange(1, 7), n_customers)
+        self.history = index_from_events(c, FIRST_PRODUCT_IDX + (c * j) % n_products, 24 * (40 * j + c),
+                                         np.ones(c.size, np.int64), n_customers)
 
     def get_customer_state_batch(self, customer_idx, week):
         c = np.asarray(customer_idx, dtype=np.int64)
@@ -44,6 +52,31 @@ class FakeCache:
         n = np.where(c > 0, np.clip(w - (1 + c % 5), 0, None), 0).astype(np.int32)
         state = np.where(n[:, None] > 0, (c / 100 + w / 1000)[:, None], 0.0) * np.ones((1, 128))
         return state.astype(np.float32), n
+
+
+def index_from_events(customer, product, shop_ts, n_baskets, n_customers: int, decay: float = 0.95,
+                      short_decay: float = 0.8) -> HistoryIndex:
+    """A HistoryIndex from raw events (customer, product, shop_ts, n_baskets [E]; one per
+    (customer, product, hour)), the running columns computed here: the in-memory twin of
+    sql/12_history.sql + cache/history.write_history_index, for tests."""
+    c, p, t, n = (np.asarray(x, dtype=np.int64) for x in (customer, product, shop_ts, n_baskets))
+    order = np.lexsort((t, p, c))
+    c, p, t, n = c[order], p[order], t[order], n[order]
+    last = np.r_[(c[1:] != c[:-1]) | (p[1:] != p[:-1]), True] if c.size else np.zeros(0, bool)
+    first = np.flatnonzero(np.r_[True, last[:-1]]) if c.size else np.zeros(0, np.int64)
+    seg = np.repeat(first, np.diff(np.r_[first, c.size]))
+
+    def running(values):
+        total = np.cumsum(values)
+        return total - np.r_[0, total][seg]
+
+    cum = np.stack([running(n * (1 / decay) ** (t / 168)), running(n * (1 / short_decay) ** (t / 168))], axis=1)
+    next_ts = np.where(last, NO_NEXT, np.r_[t[1:], 0]).astype(np.int32)
+    return HistoryIndex(
+        customer_events=np.cumsum(np.bincount(c + 1, minlength=n_customers + 2)).astype(np.int64),
+        event_product=p.astype(np.int32), event_ts=t.astype(np.int32), event_next_ts=next_ts,
+        cum_baskets=running(n).astype(np.int32), cum_decay=cum.reshape(-1, 2), decay=decay, short_decay=short_decay,
+    )
 
 
 def tiny_samples(n_baskets: int = 300, n_products: int = 40, n_customers: int = 30, n_stores: int = 5,
@@ -104,14 +137,61 @@ def tiny_samples(n_baskets: int = 300, n_products: int = 40, n_customers: int = 
     })
 
 
+def write_items(folder: Path, tables: list[pa.Table]) -> None:
+    """items/week=<w>/part-0.parquet (contract A) from sample rows: one row per (basket, product)."""
+    t = pa.concat_tables([x.select(["basket_id", "shop_date", "shop_hour", "customer_idx", "week", "product_idx"])
+                          for x in tables])
+    lens = pc.list_value_length(t.column("product_idx")).to_numpy()
+    rep = np.repeat(np.arange(t.num_rows), lens)
+    items = pa.table({
+        "basket_id": t.column("basket_id").take(rep),
+        "shop_date": t.column("shop_date").take(rep),
+        "shop_hour": t.column("shop_hour").take(rep),
+        "customer_idx": t.column("customer_idx").take(rep),
+        "product_idx": pc.list_flatten(t.column("product_idx")),
+        "unit_price": pa.array(np.ones(len(rep))),  # read by the cache SQL the baselines share
+    })
+    week = t.column("week").to_numpy()[rep]
+    for w in np.unique(week):
+        d = folder / "items" / f"week={w}"
+        d.mkdir(parents=True)
+        pq.write_table(items.filter(pa.array(week == w)), d / "part-0.parquet")
+
+
+def _write_vocab_and_rest(folder: Path, tables: list[pa.Table]) -> None:
+    """vocab/{products,customers,stores}.parquet, prices/weekly_prices.parquet and
+    rejects/rejects.parquet with the ids the samples use (codes made up from them)."""
+    def ids(column: str, lists: bool = False) -> np.ndarray:
+        cols = [pc.list_flatten(t.column(column)) if lists else t.column(column) for t in tables]
+        return np.unique(np.concatenate([c.to_numpy() for c in cols]).astype(np.int64))
+
+    for name, column, prefix, lists in (("products", "product_idx", "PRD", True), ("customers", "customer_idx", "CUST", False),
+                                        ("stores", "store_idx", "STORE", False)):
+        values = ids(column, lists)
+        values = values[values > 0]
+        (folder / "vocab").mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({column: pa.array(values, pa.int32()),
+                                 name[:-1] + "_code": [f"{prefix}{v:07d}" for v in values]}),
+                       folder / "vocab" / f"{name}.parquet")
+    (folder / "prices").mkdir(exist_ok=True)
+    pq.write_table(pa.table({"product_idx": pa.array([], pa.int32()), "store_idx": pa.array([], pa.int32()),
+                             "week": pa.array([], pa.int32())}), folder / "prices" / "weekly_prices.parquet")
+    (folder / "rejects").mkdir(exist_ok=True)
+    pq.write_table(pa.table({"source_file": pa.array([], pa.string()), "reason": pa.array([], pa.string())}),
+                   folder / "rejects" / "rejects.parquet")
+
+
 def write_prepared(folder: Path, splits: dict[str, pa.Table], bucket_edges=(10, 20, 35, 50),
                    row_group_size: int = 16, files_per_bucket: int = 2, config: dict | None = None) -> Path:
-    """Write samples/split=<s>/bucket=<k>/part-<i>.parquet (rows ordered by week, basket_id) and a
-    complete manifest.json. Returns folder."""
+    """A complete small prepared folder: samples/split=<s>/bucket=<k>/part-<i>.parquet (rows ordered
+    by week, basket_id; every sample has is_unseen_in_train, false where the table lacks it), items/,
+    vocab/, prices/, rejects/ and a complete manifest.json. Returns folder."""
     folder = Path(folder)
     edges = np.asarray(bucket_edges)
     for split, table in splits.items():
         table = table.sort_by([("week", "ascending"), ("basket_id", "ascending")])
+        if "is_unseen_in_train" not in table.column_names:
+            table = table.append_column("is_unseen_in_train", pa.array(np.zeros(table.num_rows, dtype=bool)))
         bucket = np.searchsorted(edges, table.column("seq_len").to_numpy(), side="left") + 1
         for k in range(1, len(edges) + 1):
             part = table.filter(pa.array(bucket == k))
@@ -124,6 +204,14 @@ def write_prepared(folder: Path, splits: dict[str, pa.Table], bucket_edges=(10, 
                 if cuts[i + 1] > cuts[i]:
                     pq.write_table(part.slice(cuts[i], cuts[i + 1] - cuts[i]), d / f"part-{i}.parquet",
                                    row_group_size=row_group_size)
+    write_items(folder, list(splits.values()))
+    _write_vocab_and_rest(folder, list(splits.values()))
+    (folder / "history").mkdir(parents=True, exist_ok=True)  # an empty event log (sql/12_history.sql's columns)
+    pq.write_table(pa.table({"customer_idx": pa.array([], pa.int32()), "product_idx": pa.array([], pa.int32()),
+                             "shop_ts": pa.array([], pa.int32()), "n_baskets": pa.array([], pa.int32()),
+                             "next_shop_ts": pa.array([], pa.int32()), "cum_baskets": pa.array([], pa.int32()),
+                             "cum_decay": pa.array([], pa.float64()), "cum_short_decay": pa.array([], pa.float64())}),
+                   folder / "history" / "part-0000.parquet")
     write_manifest(folder, {"stage": "splits", "config": config or {}, "counts": {}})
     return folder
 

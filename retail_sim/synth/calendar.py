@@ -6,18 +6,17 @@ import datetime as dt
 
 import numpy as np
 
+from retail_sim.calendar import shop_week_of, week_start
 from retail_sim.config import CalendarConfig
 
 
 def shop_week(calendar: CalendarConfig, k: int) -> int:
     """Fiscal YYYYWW of week k: 52 weeks a year from 200607 by default (200652 -> 200701)."""
-    origin = calendar.origin_shop_week
-    index = origin % 100 - 1 + k - 1
-    return (origin // 100 + index // calendar.weeks_per_year) * 100 + index % calendar.weeks_per_year + 1
+    return shop_week_of(k, calendar)
 
 
 def week_monday(calendar: CalendarConfig, k: int) -> dt.date:
-    return dt.date.fromisoformat(calendar.origin_date) + dt.timedelta(days=7 * (k - 1))
+    return week_start(k, calendar)
 
 
 def week_dates(calendar: CalendarConfig, k: int) -> np.ndarray:

@@ -8,39 +8,18 @@ so memory stays bounded by the world plus one week whatever the number of weeks.
 from __future__ import annotations
 
 import gzip as gzip_module
-import os
 import time
 from pathlib import Path
 
-from retail_sim.config import Config, SynthConfig
+from retail_sim.config import Config
 from retail_sim.errors import UserError
+from retail_sim.files import atomic_write
 from retail_sim.progress import log, peak_rss_mb
 from retail_sim.synth import calendar
 from retail_sim.synth import calibration as cal
 from retail_sim.synth.week import draw_baskets, draw_lines
 from retail_sim.synth.world import build_world, part_rng
 from retail_sim.synth.writer import header, row_texts, text_bytes, week_csv
-
-
-def validate(s: SynthConfig) -> None:
-    if s.header not in ("seg", "named"):
-        raise UserError(f"synth.header = {s.header!r}: use 'seg' (seg_1/seg_2) or 'named' (CUST_PRICE_SENSITIVITY/CUST_LIFESTAGE)")
-    if s.customers < 1:
-        raise UserError(f"synth.customers = {s.customers}: give at least 1")
-    if not 1 <= s.weeks <= 999:
-        raise UserError(f"synth.weeks = {s.weeks}: give 1..999 (BASKET_ID holds a 3-digit week index)")
-    if s.products < int(cal.DEPARTMENT_CL.sum()):
-        raise UserError(f"synth.products = {s.products}: give at least {int(cal.DEPARTMENT_CL.sum())} (one per PROD_CODE_10)")
-    if not 12 <= s.stores <= 99_999:
-        raise UserError(f"synth.stores = {s.stores}: give 12..99999 (one per region at least)")
-    if not 0.0 <= s.anonymous_share < 1.0:
-        raise UserError(f"synth.anonymous_share = {s.anonymous_share}: give a share in [0, 1)")
-    for name in ("new_customer_share", "churn_share", "habit_share", "promo_share"):
-        if not 0.0 <= getattr(s, name) <= 1.0:
-            raise UserError(f"synth.{name} = {getattr(s, name)}: give a share in [0, 1]")
-    for name in ("home_store_share", "favourite_share"):
-        if not 0.0 < getattr(s, name) < 1.0:
-            raise UserError(f"synth.{name} = {getattr(s, name)}: give a share strictly between 0 and 1")
 
 
 def week_file(shop_week: int, gzip: bool) -> str:
@@ -56,9 +35,8 @@ def check_output(out: Path, names: set[str]) -> None:
 
 
 def write_file(path: Path, parts: list, gzip: bool, level: int) -> int:
-    """Write parts (bytes-like) to path via path.part + rename; gzip with mtime 0 and no name."""
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as raw:
+    """Write parts (bytes-like) to path atomically; gzip with mtime 0 and no name."""
+    with atomic_write(path, "wb") as raw:
         if gzip:
             with gzip_module.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=level) as gz:
                 for part in parts:
@@ -67,14 +45,12 @@ def write_file(path: Path, parts: list, gzip: bool, level: int) -> int:
             for part in parts:
                 raw.write(part)
         size = raw.tell()
-    os.replace(tmp, path)
     return size
 
 
 def generate(cfg: Config, out: Path, gzip: bool = False) -> dict:
     """Write cfg.synth.weeks weekly LGSR files and time.csv into out; return a summary."""
-    s = cfg.synth
-    validate(s)
+    s = cfg.synth  # its values are checked by config.validate
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     shop_weeks = [calendar.shop_week(cfg.calendar, k) for k in range(1, s.weeks + 1)]

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from retail_sim.config import Config, apply
+from retail_sim.prepared import Prepared
 from retail_sim.progress import log
 from retail_sim.train.distributed import DistInfo, resolve_device
 from retail_sim.train.loop import (
@@ -18,7 +19,6 @@ from retail_sim.train.loop import (
     build_loaders,
     build_model,
     build_optimizer,
-    open_cache,
 )
 from retail_sim.train.loss import auxiliary_weights, world_model_loss
 
@@ -31,8 +31,9 @@ def bench_train(cfg: Config, prepared: Path, presets: list[str], steps: int) -> 
     device = resolve_device(cfg.train.device)
     if cfg.train.cpu_threads > 0:
         torch.set_num_threads(cfg.train.cpu_threads)
-    cache = open_cache(Path(prepared))
-    train_loader, _ = build_loaders(cfg, Path(prepared), DistInfo(), pin_memory=device.type == "cuda", cache=cache)
+    prep = Prepared(prepared)
+    cache = prep.open_cache()
+    train_loader, _ = build_loaders(cfg, prep, DistInfo(), pin_memory=device.type == "cuda", cache=cache)
     train_loader.set_epoch(0)
     start = time.perf_counter()
     batches = []

@@ -7,7 +7,6 @@ max_seq_len, metrics (last validation)."""
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 
 from retail_sim.errors import UserError
+from retail_sim.files import atomic_write
 
 
 def to_plain(obj: Any) -> Any:
@@ -63,18 +63,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write `payload` to `path` atomically: a temp file in the same folder, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(to_plain(payload), fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_write(path, "wb", fsync=True) as fh:
+        torch.save(to_plain(payload), fh)
 
 
 def load_checkpoint(path: Path | str, expected_fingerprint: str | None = None) -> dict[str, Any]:

@@ -29,9 +29,8 @@ class DistInfo:
 def resolve_device(name: str, local_rank: int = 0, local_world_size: int = 1) -> torch.device:
     """'auto' -> cuda:<local_rank> when CUDA is available, else cpu; 'cuda' without CUDA is an error,
     and so is more processes on this machine than visible GPUs (NCCL refuses two ranks on one GPU).
-    On CUDA it also switches off the cuDNN attention kernel (see configure_cuda)."""
-    if name not in ("auto", "cpu", "cuda"):
-        raise UserError(f"train.device = {name!r}: choose auto, cpu or cuda")
+    On CUDA it also switches off the cuDNN attention kernel (see configure_cuda). The name is one of
+    config.TrainConfig.device's choices (checked by config.validate)."""
     if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():

@@ -1,8 +1,10 @@
 """`retail-sim train`: AdamW, warm-up + cosine LR, clipping, accumulation, bf16 autocast on CUDA,
 quick + full validation, early stopping, atomic resumable checkpoints, DDP under torchrun.
 
-Reads top to bottom: set-up (process group, data, model, optimiser, resume) -> epochs of steps
--> full validation and checkpoints at each epoch end.
+`train` reads as its steps (torchtune's recipe shape), each a function of one TrainState:
+setup (process group, data, model, optimiser, resume, the run's config.toml) -> for each epoch:
+run_epoch (optimiser steps, logs, quick validation, periodic last.pt) -> end_epoch (full
+validation, best.pt / last.pt, early stopping) -> the result.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import math
 import signal
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +24,12 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from retail_sim.config import Config
-from retail_sim.data.batch import AUXILIARY_TASKS
+from retail_sim.config import Config, to_toml
+from retail_sim.data.batch import AUXILIARY_TASKS, WorldModelBatch
 from retail_sim.errors import UserError
-from retail_sim.manifest import read_manifest
+from retail_sim.files import atomic_write
 from retail_sim.model import WorldModel, count_parameters, resolve_dims
+from retail_sim.prepared import Prepared
 from retail_sim.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from retail_sim.train.distributed import (
     DistInfo,
@@ -39,7 +43,7 @@ from retail_sim.train.loss import auxiliary_weights, combine_parts, world_model_
 from retail_sim.train.run_log import RunLog
 from retail_sim.train.schedule import build_scheduler
 
-CACHE_FOLDER = "tensor_cache"
+RUN_CONFIG = "config.toml"  # the resolved config of a run, in its folder
 
 
 @dataclass
@@ -55,31 +59,11 @@ class TrainResult:
 # ----------------------------------------------------------------------------- set-up helpers
 
 
-def cache_fingerprint(prepared: Path, cache=None) -> str:
-    """Identity of the tensor cache a model is trained on: the fingerprint of
-    <prepared>/tensor_cache/manifest.json (it changes with the prepared folder and with the cache's
-    own inputs); for a stand-in cache object without that folder, its `fingerprint`."""
-    folder = Path(prepared) / CACHE_FOLDER
-    if cache is not None and not (folder / "manifest.json").is_file():
-        return str(cache.fingerprint)
-    return read_manifest(folder, stage="cache", rerun="make cache")["fingerprint"]
-
-
-def open_cache(prepared: Path, cache=None):
-    """The given cache object, or TensorCache(prepared) checked against the prepared manifest."""
-    if cache is not None:
-        return cache
-    from retail_sim.cache.tensor_cache import TensorCache
-
-    prepared_fp = read_manifest(prepared)["fingerprint"]
-    return TensorCache(prepared, expected_fingerprint=prepared_fp)
-
-
 def build_model(cfg: Config, n_products: int, cache=None) -> WorldModel:
     """WorldModel of cfg.model; with product_input = 'learned' the embedding starts from the cache's."""
     dims = resolve_dims(cfg.model)
     learned = dims.product_input == "learned"
-    needs_table = learned or dims.item_head == "tied"
+    needs_table = learned or dims.item_head == "tied" or dims.history in ("tokens", "both")
     return WorldModel(
         cfg.model,
         n_products=n_products,
@@ -89,15 +73,12 @@ def build_model(cfg: Config, n_products: int, cache=None) -> WorldModel:
     )
 
 
-def build_loaders(cfg: Config, prepared: Path, info: DistInfo, pin_memory: bool, cache):
-    """(train loader, validation loader); both shard by rank under DDP."""
+def build_loaders(cfg: Config, prepared: Prepared | Path, info: DistInfo, pin_memory: bool, cache):
+    """(train loader, validation loader) with the run's config; both shard by rank under DDP."""
     from retail_sim.data.loader import WorldModelDataLoader, WorldModelDataset
 
     def dataset(split: str):
-        return WorldModelDataset(
-            prepared, split=split, max_seq_len=cfg.splits.max_seq_len, mask_prob=cfg.masking.mask_prob,
-            enable_auxiliary_tasks=cfg.auxiliary.enabled, seed=cfg.seed, config=cfg, cache=cache,
-        )
+        return WorldModelDataset(prepared, split=split, max_seq_len=cfg.splits.max_seq_len, config=cfg, cache=cache)
 
     rank = info.rank if info.enabled else None
     world = info.world_size if info.enabled else None
@@ -197,172 +178,281 @@ def resolve_resume(resume: str | None, run_dir: Path) -> Path | None:
     return Path(resume)
 
 
-def train(cfg: Config, prepared: Path, out: Path, resume: str | None = None, *, cache=None,
+@dataclass
+class Interval:
+    """Loss and throughput since the last progress line."""
+
+    loss: torch.Tensor
+    steps: int = 0
+    samples: int = 0
+    start: float = field(default_factory=time.perf_counter)
+
+    def reset(self) -> None:
+        self.loss.zero_()
+        self.steps, self.samples, self.start = 0, 0, time.perf_counter()
+
+
+@dataclass
+class TrainState:
+    """What the steps of one run share: set up once, then advanced step by step and epoch by epoch."""
+
+    cfg: Config
+    run_dir: Path
+    info: DistInfo
+    device: torch.device
+    log: RunLog
+    fingerprint: str  # of the tensor cache; checkpoints carry it
+    n_products: int
+    model: WorldModel  # unwrapped
+    ddp: nn.Module  # the model, wrapped in DistributedDataParallel under torchrun
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    weights: dict[str, float]  # auxiliary loss weights
+    train_loader: Any
+    val_loader: Any
+    accum: int
+    steps_per_epoch: int
+    total_steps: int
+    step: int = 0
+    epoch: int = 0
+    batches_done: int = 0  # of the current epoch
+    best_val: float = math.inf
+    bad_epochs: int = 0
+    loader_state: dict | None = None  # to restore at the start of the resumed epoch
+    pending_rng: dict | None = None  # restored once the epoch's iterator exists
+    stopped: str = "completed"
+    start_step: int = 0
+    run_start: float = field(default_factory=time.perf_counter)
+    interval: Interval | None = None
+
+    @property
+    def usable(self) -> int:
+        """Batches of an epoch that make whole optimiser steps."""
+        return self.steps_per_epoch * self.accum
+
+    def running(self) -> bool:
+        return self.epoch < self.cfg.train.epochs and self.step < self.total_steps and self.stopped == "completed"
+
+
+def train(cfg: Config, prepared: Path | Prepared, out: Path, resume: str | None = None, *, cache=None,
           stop_after_steps: int | None = None) -> TrainResult:
-    """Train on <prepared>'s train split, validate on its validation split, write <out>/{best,last}.pt
-    and <out>/metrics.jsonl. `cache`: a TensorCache or stand-in (default: TensorCache(prepared));
-    `stop_after_steps` stops like an interruption (tests)."""
-    prepared, run_dir = Path(prepared), Path(out)
-    tc = cfg.train
-    info, device = init_distributed(tc.device)
-    owns_group = info.enabled
-    log = RunLog(run_dir, enabled=info.is_main)
+    """Train on <prepared>'s train split, validate on its validation split, write <out>/{best,last}.pt,
+    <out>/metrics.jsonl and <out>/config.toml. `cache`: a TensorCache or stand-in (default: the
+    prepared folder's); `stop_after_steps` stops like an interruption (tests)."""
+    info, device = init_distributed(cfg.train.device)
+    log = RunLog(Path(out), enabled=info.is_main)
     try:
-        if tc.cpu_threads > 0:
-            torch.set_num_threads(tc.cpu_threads)
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed)
-        fingerprint = cache_fingerprint(prepared, cache)
-        resume_path = resolve_resume(resume, run_dir)
-        ckpt = load_checkpoint(resume_path, expected_fingerprint=fingerprint) if resume_path else None
-        if ckpt is None and info.is_main:  # a fresh run in a used folder starts a new metrics file
-            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-        if ckpt is not None and ckpt["config"]["model"] != cfg.to_dict()["model"]:
-            raise UserError(f"{resume_path}: checkpoint was trained with another model config "
-                            f"({ckpt['config']['model']}); resume with the same options or start a new --out")
-        cache = open_cache(prepared, cache)
-        model = build_model(cfg, cache.n_products_total, cache).to(device)
-        if ckpt is not None:
-            model.load_state_dict(ckpt["model"])
-        train_loader, val_loader = build_loaders(cfg, prepared, info, pin_memory=device.type == "cuda", cache=cache)
-        ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-            if info.enabled else model
-        weights = auxiliary_weights(cfg.auxiliary)
-        optimizer = build_optimizer(model, cfg)
-
-        accum = max(tc.grad_accum, 1)
-        train_loader.set_epoch(0)
-        batches_per_epoch = all_reduce_min(len(train_loader), device, info)
-        steps_per_epoch = batches_per_epoch // accum
-        if steps_per_epoch == 0:
-            raise UserError(f"{prepared}: the train split gives {batches_per_epoch} batches per rank, fewer than "
-                            f"train.grad_accum = {accum}; lower --batch-size or grad_accum")
-        total_steps = tc.epochs * steps_per_epoch
-        if tc.max_steps:
-            total_steps = min(total_steps, tc.max_steps)
-        scheduler = build_scheduler(optimizer, tc.warmup_steps, total_steps)
-
-        step, epoch, batches_done = 0, 0, 0
-        best_val, bad_epochs = math.inf, 0
-        loader_state, pending_rng = None, None
-        if ckpt is not None:
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            step, epoch, batches_done = ckpt["step"], ckpt["epoch"], ckpt["batches_done"]
-            best_val, bad_epochs = ckpt["best_val_loss"], ckpt["epochs_without_improvement"]
-            loader_state, pending_rng = ckpt["loader"], ckpt["rng"]
-            log.message(f"resuming from {resume_path}: step {step}, epoch {epoch + 1}, batch {batches_done}")
-        log.message(f"model {resolve_dims(cfg.model)} — {count_parameters(model):,} parameters on {device}"
-                    f"{' x' + str(info.world_size) if info.enabled else ''}; {steps_per_epoch} steps/epoch, "
-                    f"{total_steps} steps in all")
-
-        def payload(kind_epoch: int, kind_batches: int, loader_sd, metrics: dict[str, Any]) -> dict[str, Any]:
-            return {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "loader": loader_sd, "batches_done": kind_batches,
-                "rng": rng_state(), "step": step, "epoch": kind_epoch, "config": cfg.to_dict(),
-                "cache_fingerprint": fingerprint, "best_val_loss": best_val,
-                "epochs_without_improvement": bad_epochs, "n_products": cache.n_products_total,
-                "max_seq_len": cfg.splits.max_seq_len, "metrics": metrics,
-            }
-
-        def save(name: str, body: dict[str, Any]) -> None:
-            if info.is_main:
-                save_checkpoint(run_dir / name, body)
-
-        stopped = "completed"
-        interval_loss = torch.zeros((), device=device)
-        interval_steps, interval_samples = 0, 0
-        interval_start = run_start = time.perf_counter()
-        start_step = step
-        ddp.train()
+        state = setup(cfg, prepared if isinstance(prepared, Prepared) else Prepared(prepared), Path(out), resume,
+                      cache, info, device, log)
         with StopFlag() as stop_flag:
-            while epoch < tc.epochs and step < total_steps and stopped == "completed":
-                train_loader.set_epoch(epoch)
-                if loader_state is not None:
-                    train_loader.load_state_dict(loader_state)
-                    loader_state = None
-                else:
-                    batches_done = 0
-                iterator = iter(train_loader)
-                if pending_rng is not None:  # after the iterator exists: it may draw from the RNGs
-                    set_rng_state(pending_rng)
-                    pending_rng = None
-                usable = steps_per_epoch * accum
-                while batches_done < usable:
-                    batch = next(iterator).to(device)
-                    batches_done += 1
-                    sync = batches_done % accum == 0
-                    sync_ctx = ddp.no_sync() if info.enabled and not sync else contextlib.nullcontext()
-                    with sync_ctx:
-                        with autocast_context(device, tc.bf16):
-                            out = ddp(batch)
-                        loss, _ = world_model_loss(out, batch, weights)
-                        (loss / accum).backward()
-                    interval_loss += loss.detach() / accum
-                    interval_samples += batch.batch_size
-                    if not sync:
-                        continue
-                    if tc.grad_clip > 0:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    step += 1
-                    interval_steps += 1
+            def stop() -> bool:
+                return stop_flag.set or (stop_after_steps is not None and state.step >= stop_after_steps)
 
-                    if step % max(tc.log_every, 1) == 0 or step == total_steps:
-                        now = time.perf_counter()
-                        rate = interval_samples * info.world_size / max(now - interval_start, 1e-9)
-                        mean_loss = float(interval_loss) / interval_steps
-                        eta = (now - run_start) / max(step - start_step, 1) * (total_steps - step)
-                        log.write("train", step, {"epoch": epoch, "loss": mean_loss, "lr": scheduler.get_last_lr()[0],
-                                                  "samples_per_s": rate})
-                        log.progress(epoch, tc.epochs, step, total_steps, mean_loss, rate, eta)
-                        interval_loss.zero_()
-                        interval_steps, interval_samples, interval_start = 0, 0, time.perf_counter()
-                    if tc.quick_val_every and step % tc.quick_val_every == 0:
-                        quick = validate(model, val_loader, tc.quick_val_batches, weights, device, tc.bf16, info)
-                        log.write("quick_val", step, {"epoch": epoch, **quick})
-                    if tc.max_steps and step >= tc.max_steps:
-                        stopped = "max_steps"
-                    elif any_rank(stop_flag.set or (stop_after_steps is not None and step >= stop_after_steps),
-                                  device, info):
-                        stopped = "interrupted"
-                    if stopped == "interrupted" or (tc.checkpoint_every and step % tc.checkpoint_every == 0
-                                                    and batches_done < usable):
-                        save("last.pt", payload(epoch, batches_done, train_loader.state_dict(), {}))
-                    if stopped != "completed":
-                        break
-                if stopped == "interrupted":
-                    log.message(f"stopped at step {step}; `--resume auto` continues from {run_dir / 'last.pt'}")
+            while state.running():
+                run_epoch(state, stop)
+                if state.stopped == "interrupted":
+                    log.message(f"stopped at step {state.step}; `--resume auto` continues from {state.run_dir / 'last.pt'}")
                     break
-                full = validate(model, val_loader, 0, weights, device, tc.bf16, info)
-                improved = full["loss"] < best_val
-                if improved:
-                    best_val, bad_epochs = full["loss"], 0
-                else:
-                    bad_epochs += 1
-                epoch_done = batches_done >= usable
-                log.write("val", step, {"epoch": epoch, "best": improved, **full})
-                log.message(f"epoch {epoch + 1}: validation loss {full['loss']:.4f} (item {full['item_loss']:.4f})"
-                            f"{' — best so far' if improved else ''}")
-                if epoch_done:
-                    epoch += 1
-                    body = payload(epoch, 0, None, full)
-                else:  # stopped by max_steps inside the epoch
-                    body = payload(epoch, batches_done, train_loader.state_dict(), full)
-                if improved:
-                    save("best.pt", body)
-                save("last.pt", body)
-                if tc.patience and bad_epochs >= tc.patience:
-                    stopped = "early_stopping"
-                    log.message(f"early stopping: {bad_epochs} epochs without a better validation loss")
-        log.write("end", step, {"stopped": stopped, "best_val_loss": best_val, "epoch": epoch,
-                                "seconds": round(time.perf_counter() - run_start, 3)})
-        return TrainResult(model=model, step=step, epoch=epoch, best_val_loss=best_val, run_dir=run_dir,
-                           stopped=stopped)
+                end_epoch(state)
+        log.write("end", state.step, {"stopped": state.stopped, "best_val_loss": state.best_val, "epoch": state.epoch,
+                                      "seconds": round(time.perf_counter() - state.run_start, 3)})
+        return TrainResult(model=state.model, step=state.step, epoch=state.epoch, best_val_loss=state.best_val,
+                           run_dir=state.run_dir, stopped=state.stopped)
     finally:
         log.close()
-        if owns_group:
+        if info.enabled:
             shutdown(info)
+
+
+def setup(cfg: Config, prepared: Prepared, run_dir: Path, resume: str | None, cache, info: DistInfo,
+          device: torch.device, log: RunLog) -> TrainState:
+    """Seeds, the checkpoint to resume (checked against the cache and the model config), model, loaders,
+    optimiser and schedule, the counters of a resumed run; rank 0 writes <run>/config.toml."""
+    tc = cfg.train
+    if tc.cpu_threads > 0:
+        torch.set_num_threads(tc.cpu_threads)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    fingerprint = prepared.cache_fingerprint(cache)
+    resume_path = resolve_resume(resume, run_dir)
+    ckpt = load_checkpoint(resume_path, expected_fingerprint=fingerprint) if resume_path else None
+    if ckpt is None and info.is_main:  # a fresh run in a used folder starts a new metrics file
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+    if ckpt is not None and ckpt["config"]["model"] != cfg.to_dict()["model"]:
+        raise UserError(f"{resume_path}: checkpoint was trained with another model config "
+                        f"({ckpt['config']['model']}); resume with the same options or start a new --out")
+    cache = prepared.open_cache(cache)
+    model = build_model(cfg, cache.n_products_total, cache).to(device)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+    train_loader, val_loader = build_loaders(cfg, prepared, info, pin_memory=device.type == "cuda", cache=cache)
+    ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if info.enabled else model
+    weights = auxiliary_weights(cfg.auxiliary)
+    optimizer = build_optimizer(model, cfg)
+
+    accum = max(tc.grad_accum, 1)
+    train_loader.set_epoch(0)
+    batches_per_epoch = all_reduce_min(len(train_loader), device, info)
+    steps_per_epoch = batches_per_epoch // accum
+    if steps_per_epoch == 0:
+        raise UserError(f"{prepared.path}: the train split gives {batches_per_epoch} batches per rank, fewer than "
+                        f"train.grad_accum = {accum}; lower --batch-size or grad_accum")
+    total_steps = tc.epochs * steps_per_epoch
+    if tc.max_steps:
+        total_steps = min(total_steps, tc.max_steps)
+    scheduler = build_scheduler(optimizer, tc.warmup_steps, total_steps)
+    state = TrainState(cfg, run_dir, info, device, log, fingerprint, cache.n_products_total, model, ddp, optimizer,
+                       scheduler, weights, train_loader, val_loader, accum, steps_per_epoch, total_steps)
+    if ckpt is not None:
+        restore(state, ckpt)
+        log.message(f"resuming from {resume_path}: step {state.step}, epoch {state.epoch + 1}, "
+                    f"batch {state.batches_done}")
+    log.message(f"model {resolve_dims(cfg.model)} — {count_parameters(model):,} parameters on {device}"
+                f"{' x' + str(info.world_size) if info.enabled else ''}; {steps_per_epoch} steps/epoch, "
+                f"{total_steps} steps in all")
+    if info.is_main:
+        write_run_config(cfg, run_dir, prepared)
+    state.interval = Interval(torch.zeros((), device=device))
+    state.start_step = state.step
+    state.run_start = state.interval.start
+    ddp.train()
+    return state
+
+
+def restore(s: TrainState, ckpt: dict[str, Any]) -> None:
+    """Optimiser, schedule, counters, loader position and RNG states of the checkpoint to resume."""
+    s.optimizer.load_state_dict(ckpt["optimizer"])
+    s.scheduler.load_state_dict(ckpt["scheduler"])
+    s.step, s.epoch, s.batches_done = ckpt["step"], ckpt["epoch"], ckpt["batches_done"]
+    s.best_val, s.bad_epochs = ckpt["best_val_loss"], ckpt["epochs_without_improvement"]
+    s.loader_state, s.pending_rng = ckpt["loader"], ckpt["rng"]
+
+
+def write_run_config(cfg: Config, run_dir: Path, prepared: Prepared) -> None:
+    """<run>/config.toml: the run's resolved config, which `--config` reads back."""
+    with atomic_write(run_dir / RUN_CONFIG, "w") as fh:
+        fh.write(to_toml(cfg, f"resolved config of the run in {run_dir}; to repeat it:\n"
+                              f"  retail-sim train --config {run_dir / RUN_CONFIG} --prepared {prepared.path} --out DIR"))
+
+
+def run_epoch(s: TrainState, stop: Callable[[], bool]) -> None:
+    """The optimiser steps of epoch s.epoch (from where a resumed run left it) until the epoch's
+    usable batches are done, max_steps is reached or a stop is asked for."""
+    s.train_loader.set_epoch(s.epoch)
+    if s.loader_state is not None:
+        s.train_loader.load_state_dict(s.loader_state)
+        s.loader_state = None
+    else:
+        s.batches_done = 0
+    iterator = iter(s.train_loader)
+    if s.pending_rng is not None:  # after the iterator exists: it may draw from the RNGs
+        set_rng_state(s.pending_rng)
+        s.pending_rng = None
+    while s.batches_done < s.usable:
+        if not forward_backward(s, next(iterator).to(s.device)):
+            continue  # gradient accumulation: no optimiser step yet
+        optimizer_step(s)
+        after_step(s, stop)
+        if s.stopped != "completed":
+            break
+
+
+def forward_backward(s: TrainState, batch: WorldModelBatch) -> bool:
+    """Loss and gradients of one batch (DDP syncs only on the last batch of an accumulation);
+    True when an optimiser step is due."""
+    s.batches_done += 1
+    sync = s.batches_done % s.accum == 0
+    sync_ctx = s.ddp.no_sync() if s.info.enabled and not sync else contextlib.nullcontext()
+    with sync_ctx:
+        with autocast_context(s.device, s.cfg.train.bf16):
+            out = s.ddp(batch)
+        loss, _ = world_model_loss(out, batch, s.weights)
+        (loss / s.accum).backward()
+    s.interval.loss += loss.detach() / s.accum
+    s.interval.samples += batch.batch_size
+    return sync
+
+
+def optimizer_step(s: TrainState) -> None:
+    if s.cfg.train.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(s.model.parameters(), s.cfg.train.grad_clip)
+    s.optimizer.step()
+    s.scheduler.step()
+    s.optimizer.zero_grad(set_to_none=True)
+    s.step += 1
+    s.interval.steps += 1
+
+
+def after_step(s: TrainState, stop: Callable[[], bool]) -> None:
+    """Progress line, quick validation, the stop decision (max_steps, a signal on any rank) and the
+    periodic last.pt."""
+    tc = s.cfg.train
+    if s.step % max(tc.log_every, 1) == 0 or s.step == s.total_steps:
+        log_progress(s)
+    if tc.quick_val_every and s.step % tc.quick_val_every == 0:
+        quick = validate(s.model, s.val_loader, tc.quick_val_batches, s.weights, s.device, tc.bf16, s.info)
+        s.log.write("quick_val", s.step, {"epoch": s.epoch, **quick})
+    if tc.max_steps and s.step >= tc.max_steps:
+        s.stopped = "max_steps"
+    elif any_rank(stop(), s.device, s.info):
+        s.stopped = "interrupted"
+    if s.stopped == "interrupted" or (tc.checkpoint_every and s.step % tc.checkpoint_every == 0
+                                      and s.batches_done < s.usable):
+        save(s, "last.pt", checkpoint_payload(s, s.epoch, s.batches_done, s.train_loader.state_dict(), {}))
+
+
+def log_progress(s: TrainState) -> None:
+    now = time.perf_counter()
+    iv = s.interval
+    rate = iv.samples * s.info.world_size / max(now - iv.start, 1e-9)
+    mean_loss = float(iv.loss) / iv.steps
+    eta = (now - s.run_start) / max(s.step - s.start_step, 1) * (s.total_steps - s.step)
+    s.log.write("train", s.step, {"epoch": s.epoch, "loss": mean_loss, "lr": s.scheduler.get_last_lr()[0],
+                                  "samples_per_s": rate})
+    s.log.progress(s.epoch, s.cfg.train.epochs, s.step, s.total_steps, mean_loss, rate, eta)
+    iv.reset()
+
+
+def end_epoch(s: TrainState) -> None:
+    """Full validation; best.pt when it improved, last.pt always (the next epoch's start, or this
+    epoch's position when max_steps stopped inside it); early stopping after train.patience epochs
+    without improvement."""
+    tc = s.cfg.train
+    full = validate(s.model, s.val_loader, 0, s.weights, s.device, tc.bf16, s.info)
+    improved = full["loss"] < s.best_val
+    if improved:
+        s.best_val, s.bad_epochs = full["loss"], 0
+    else:
+        s.bad_epochs += 1
+    s.log.write("val", s.step, {"epoch": s.epoch, "best": improved, **full})
+    s.log.message(f"epoch {s.epoch + 1}: validation loss {full['loss']:.4f} (item {full['item_loss']:.4f})"
+                  f"{' — best so far' if improved else ''}")
+    if s.batches_done >= s.usable:  # the epoch is done
+        s.epoch += 1
+        body = checkpoint_payload(s, s.epoch, 0, None, full)
+    else:  # stopped by max_steps inside the epoch
+        body = checkpoint_payload(s, s.epoch, s.batches_done, s.train_loader.state_dict(), full)
+    if improved:
+        save(s, "best.pt", body)
+    save(s, "last.pt", body)
+    if tc.patience and s.bad_epochs >= tc.patience:
+        s.stopped = "early_stopping"
+        s.log.message(f"early stopping: {s.bad_epochs} epochs without a better validation loss")
+
+
+def checkpoint_payload(s: TrainState, epoch: int, batches_done: int, loader_state, metrics: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint holds (train/checkpoint.py lists the keys)."""
+    return {
+        "model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(),
+        "scheduler": s.scheduler.state_dict(), "loader": loader_state, "batches_done": batches_done,
+        "rng": rng_state(), "step": s.step, "epoch": epoch, "config": s.cfg.to_dict(),
+        "cache_fingerprint": s.fingerprint, "best_val_loss": s.best_val,
+        "epochs_without_improvement": s.bad_epochs, "n_products": s.n_products,
+        "max_seq_len": s.cfg.splits.max_seq_len, "metrics": metrics,
+    }
+
+
+def save(s: TrainState, name: str, body: dict[str, Any]) -> None:
+    if s.info.is_main:
+        save_checkpoint(s.run_dir / name, body)
