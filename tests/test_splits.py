@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import duckdb
+import numpy as np
 import pytest
 from conftest import SAMPLE_RAW
 from lgsr_files import NAMED_HEADER, day, write
@@ -281,8 +282,8 @@ def parquet_rows(folder, order):
 
 def test_week_slices_and_work_file_change_nothing(tmp_path, sample_raw, monkeypatch):
     """Items and prices built in several week slices (the latest price of each (product, store)
-    carried from slice to slice) and the work database in a file instead of memory give the same
-    outputs as one slice in memory; the audits pass on both."""
+    carried from slice to slice), the history in several customer slices and the work database in
+    a file instead of memory give the same outputs as one slice in memory; the audits pass on both."""
     from retail_sim import prepare
     from retail_sim.audit import run_audits
 
@@ -294,8 +295,14 @@ def test_week_slices_and_work_file_change_nothing(tmp_path, sample_raw, monkeypa
     for sub, order in [("samples", "basket_id"), ("items", "basket_id, product_idx"),
                        ("prices", "week, product_idx, store_idx"), ("vocab", "all"), ("rejects", "all")]:
         assert parquet_rows(tmp_path / "one" / sub, order) == parquet_rows(tmp_path / "many" / sub, order), sub
+    # history: the same events and counts; the two running decayed sums may differ in the last bit
+    # (DuckDB's window sum adds a partition's rows in a tree aligned on the rows of the whole slice)
+    history = [parquet_rows(tmp_path / name / "history", "customer_idx, product_idx, shop_ts") for name in ("one", "many")]
+    assert [row[:6] for row in history[0]] == [row[:6] for row in history[1]]
+    np.testing.assert_allclose([row[6:] for row in history[0]], [row[6:] for row in history[1]], rtol=1e-14)
     parts = sorted(p.name for p in (tmp_path / "many" / "samples").rglob("*.parquet"))
     assert len(set(parts)) > 1  # the samples were written in several slices too
+    assert len(list((tmp_path / "many" / "history").glob("part-*.parquet"))) > 1  # and the history
     for prepared in (tmp_path / "one", tmp_path / "many"):
         results = run_audits(prepared)
         assert len(results) >= 10 and all(r.violations == 0 for r in results)
