@@ -66,7 +66,7 @@ def bench_splits(cfg: Config, raw: str, scratch: Path | None = None, pairs: int 
             load = os.getloadavg()[0]
             bare_wall, bare_cpu = bare_copy(cfg, files, scratch)
             manifest = {}
-            wall, cpu = _timed(lambda: manifest.update(run_splits(cfg, raw, scratch / "prepared")))
+            wall, cpu = _timed(lambda manifest=manifest: manifest.update(run_splits(cfg, raw, scratch / "prepared")))
             runs.append({"bare_s": bare_wall, "bare_cpu_s": bare_cpu, "splits_s": wall, "splits_cpu_s": cpu,
                          "load": (load + os.getloadavg()[0]) / 2, "durations": manifest["durations"]})
             shutil.rmtree(scratch / "prepared", ignore_errors=True)

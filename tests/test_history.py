@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from retail_sim.audit import AUDIT_DIR, run_audits
-from retail_sim.prepared import Prepared
 from retail_sim.cache.history import load_history_index, write_history_index
 from retail_sim.data.history import N_FEATURES, HistoryIndex, candidates, encode_history
+from retail_sim.prepared import Prepared
 
 DECAY, SHORT = 0.95, 0.8
 
