@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 
 from retail_sim.config import Config
+from retail_sim.data import codes
 
 
 def _sql_dir() -> Path:
@@ -33,6 +34,17 @@ def connect(cfg: Config, database: Path | str = ":memory:", temp_directory: Path
     con.execute("set preserve_insertion_order = true")
     con.execute("set enable_progress_bar = false")
     return con
+
+
+def code_variables() -> dict[str, list[str]]:
+    """The basket attribute codes of retail_sim/data/codes.py, without 'XX' (unknown): 01 validates
+    the input against them, sql/cache/06 counts them."""
+    return {
+        "basket_sizes": list(codes.BASKET_SIZES),
+        "price_sensitivities": list(codes.PRICE_SENSITIVITIES),
+        "mission_types": list(codes.MISSION_TYPES),
+        "dominant_missions": list(codes.DOMINANT_MISSIONS),
+    }
 
 
 def set_variables(con, values: dict[str, Any]) -> None:

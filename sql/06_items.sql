@@ -1,42 +1,49 @@
--- 06_items: basket lines with repeated lines of one product merged.
--- grain: one row per (basket, product).
--- inputs: transactions (valid lines), products, customers, stores.
--- outputs: table items (quantity and spend summed over merged lines, n_lines = lines merged).
-create or replace table items as
+-- 06_items: the basket lines of one slice of weeks with repeated lines of one product merged
+-- (prepare.py runs 06 then 07 for consecutive week ranges, in week order).
+-- grain: one row per (basket, product) of the slice.
+-- inputs: lines (01), kept_baskets, products (05); getvariable('slice_first'), getvariable('slice_last').
+-- outputs: temp table slice_items (quantity and spend summed over merged lines, n_lines = lines
+--          merged), which 07 prices and appends to items.
+-- The join with kept_baskets keeps only baskets without conflict and brings the basket's week,
+-- date, hour, customer and store. Memory: the merge holds the slice's (basket, product) pairs only.
+create or replace temp table slice_items as
 with
-kept as (select * from transactions where reject_reason is null),
+slice_lines as (
+    select basket_id, prod_code, quantity, spend
+    from lines
+    where reject_reason is null
+        and week between getvariable('slice_first') and getvariable('slice_last')
+),
 
 merged as (
     select
         basket_id,
         prod_code,
-        any_value(week) as week,
-        any_value(shop_date) as shop_date,
-        any_value(shop_hour) as shop_hour,
-        any_value(cust_code) as cust_code,
-        any_value(store_code) as store_code,
         sum(quantity) as quantity,
         sum(spend) as spend,
         count(*) as n_lines
-    from kept
+    from slice_lines
     group by basket_id, prod_code
+),
+
+slice_baskets as (
+    select basket_id, week, shop_date, shop_hour, customer_idx, store_idx
+    from kept_baskets
+    where week between getvariable('slice_first') and getvariable('slice_last')
 )
 
 select
     m.basket_id,
-    m.week::integer as week,
-    m.shop_date,
-    m.shop_hour::integer as shop_hour,
-    coalesce(c.customer_idx, 0)::integer as customer_idx,
-    s.store_idx,
+    b.week,
+    b.shop_date,
+    b.shop_hour,
+    b.customer_idx,
+    b.store_idx,
     p.product_idx,
-    m.prod_code as product_code,
-    p.prod_code_10,
     m.quantity::integer as quantity,
     m.spend::double as spend,
     (m.spend / m.quantity)::double as unit_price,
     m.n_lines::integer as n_lines
 from merged as m
-join products as p on p.product_code = m.prod_code
-join stores as s on s.store_code = m.store_code
-left join customers as c on c.customer_code = m.cust_code;
+join slice_baskets as b using (basket_id)
+join products as p on p.product_code = m.prod_code;

@@ -1,59 +1,59 @@
 -- 08_baskets: basket attributes, split, bucket and the customer's point-in-time history.
 -- grain: one row per kept basket.
--- inputs: basket_headers (02), items, customers, stores; split/bucket variables.
+-- inputs: kept_baskets (05), items (07); split/bucket variables.
 -- outputs: table baskets.
 -- history_length         the customer's baskets with (shop_date, shop_hour) strictly earlier
 --                        (baskets in the same date and hour do not count each other); 0 if anonymous
 -- days_since_prev_basket days since the latest such basket; NULL if none
 -- is_first_basket        known customer and history_length = 0
 -- is_unseen_in_train     no basket of the customer in the train weeks strictly earlier (true if anonymous)
+-- n_items and spend_total come from the basket's lines (02: spend summed exactly, then DOUBLE);
+-- n_products counts its items: its lines less the lines merged into another line of the same
+-- product (items.n_lines > 1 — rare, so this reads one column of items, not a grouping of it).
 create or replace table baskets as
 with
-attributes as (
-    select
-        basket_id, shop_week, week, shop_date, shop_weekday, shop_hour,
-        cust_code as customer_id, customer_price_sensitivity, customer_lifestage,
-        store_code as store_id,
-        nullif(basket_type, 'XX') as mission_type,
-        nullif(basket_dominant_mission, 'XX') as dominant_mission,
-        nullif(basket_price_sensitivity, 'XX') as basket_price_sensitivity,
-        nullif(basket_size, 'XX') as basket_size
-    from basket_headers
-),
-
-contents as (
-    select
-        basket_id,
-        count(*)::integer as n_products,
-        sum(quantity)::integer as n_items,
-        sum(spend) as spend_total
+merged_lines as (
+    -- items that merged repeated lines (rare): how many lines each basket lost to merging
+    select basket_id, sum(n_lines - 1) as n_merged
     from items
+    where n_lines > 1
     group by basket_id
 ),
 
 joined as (
     select
-        a.*,
-        coalesce(c.customer_idx, 0)::integer as customer_idx,
-        s.store_idx,
-        s.store_format,
-        s.store_region,
-        n.n_products,
-        n.n_items,
-        n.spend_total,
-        a.customer_id is null as is_anonymous,
+        k.basket_id,
+        shop_week_of(k.week) as shop_week,
+        k.week,
+        k.shop_date,
+        (dayofweek(k.shop_date) + 1)::integer as shop_weekday,
+        k.shop_hour,
+        k.customer_id,
+        k.customer_idx,
+        k.customer_price_sensitivity,
+        k.customer_lifestage,
+        k.store_id,
+        k.store_idx,
+        k.store_format,
+        k.store_region,
+        nullif(k.basket_type, 'XX') as mission_type,
+        nullif(k.basket_dominant_mission, 'XX') as dominant_mission,
+        nullif(k.basket_price_sensitivity, 'XX') as basket_price_sensitivity,
+        nullif(k.basket_size, 'XX') as basket_size,
+        (k.n_lines - coalesce(m.n_merged, 0))::integer as n_products,
+        k.n_items::integer as n_items,
+        k.spend_total,
+        k.customer_id is null as is_anonymous,
         case
-            when a.week between getvariable('train_first') and getvariable('train_last') then 'train'
-            when a.week between getvariable('validation_first') and getvariable('validation_last')
+            when k.week between getvariable('train_first') and getvariable('train_last') then 'train'
+            when k.week between getvariable('validation_first') and getvariable('validation_last')
                 then 'validation'
-            when a.week between getvariable('test_first') and getvariable('test_last') then 'test'
+            when k.week between getvariable('test_first') and getvariable('test_last') then 'test'
         end as split,
         -- hours since 1970-01-01: orders baskets by (shop_date, shop_hour)
-        (a.shop_date - date '1970-01-01') * 24 + a.shop_hour as shop_ts
-    from attributes as a
-    join contents as n using (basket_id)
-    join stores as s on s.store_code = a.store_id
-    left join customers as c on c.customer_code = a.customer_id
+        (k.shop_date - date '1970-01-01') * 24 + k.shop_hour as shop_ts
+    from kept_baskets as k
+    left join merged_lines as m using (basket_id)
 ),
 
 known_history as (

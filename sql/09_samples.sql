@@ -1,53 +1,46 @@
 -- 09_samples: the training samples of one slice of weeks (list() cannot spill to disk, so
 -- prepare.py runs this slice by slice to bound memory).
 -- grain: one row per basket in a split, weeks getvariable('slice_first')..getvariable('slice_last').
--- inputs: baskets, items, item_prices. outputs: table slice_samples.
+-- inputs: baskets (08), items (07). outputs: temp table slice_samples (in memory).
 -- Items: at most max_seq_len per basket, the highest-spend ones, ordered by spend descending then
--- product code ascending; the list columns are aligned position by position.
-create or replace table slice_samples as
+-- product code ascending (product_idx is in code order); the list columns are aligned position
+-- by position. items is appended by week slices, so the week filter reads only the row groups of
+-- this slice.
+-- How: one list per column (the list() aggregates of one group see its rows in the same order, so
+-- the lists are aligned), then the positions that sort (-spend, product_idx) (list_grade_up; the
+-- pair is unique in a basket) pick the first max_seq_len of every list. Lists of plain values
+-- cost a fraction of one list of structs.
+create or replace temp table slice_samples as
 with
 slice_items as (
     select
-        i.basket_id,
-        i.product_idx,
-        i.product_code,
-        i.quantity,
-        i.spend,
-        i.unit_price,
-        p.prior_price,
-        p.base_price,
-        p.category_avg_price
-    from items as i
-    left join item_prices as p using (product_idx, store_idx, week)
-    where i.week between getvariable('slice_first') and getvariable('slice_last')
+        basket_id, product_idx, quantity, spend, unit_price, prior_price, base_price,
+        category_avg_price
+    from items
+    where week between getvariable('slice_first') and getvariable('slice_last')
 ),
 
-ordered as (
-    -- items sorted by spend descending then product code (unique in a basket, so the order is
-    -- total), cut to max_seq_len; list_sort over structs is cheaper than an ordered aggregate
+lists as (
     select
         basket_id,
-        list_sort(list({
-            'neg_spend': -spend, 'product_code': product_code, 'product_idx': product_idx,
-            'quantity': quantity, 'spend': spend, 'unit_price': unit_price, 'prior_price': prior_price,
-            'base_price': base_price, 'category_avg_price': category_avg_price
-        }))[1:getvariable('max_seq_len')] as basket_items
+        list(product_idx) as product_idx,
+        list(quantity) as quantity,
+        list(spend) as spend,
+        list(unit_price) as unit_price,
+        list(prior_price) as prior_price,
+        list(base_price) as base_price,
+        list(category_avg_price) as category_avg_price
     from slice_items
     group by basket_id
 ),
 
-lists as (
-    -- aligned list columns, position by position
+ordered as (
     select
         basket_id,
-        list_transform(basket_items, lambda x: x.product_idx) as product_idx,
-        list_transform(basket_items, lambda x: x.quantity) as quantity,
-        list_transform(basket_items, lambda x: x.spend) as spend,
-        list_transform(basket_items, lambda x: x.unit_price) as unit_price,
-        list_transform(basket_items, lambda x: x.prior_price) as prior_price,
-        list_transform(basket_items, lambda x: x.base_price) as base_price,
-        list_transform(basket_items, lambda x: x.category_avg_price) as category_avg_price
-    from ordered
+        list_grade_up(list_zip(list_transform(spend, lambda s: -s), product_idx))
+            [1:getvariable('max_seq_len')] as top,
+        product_idx, quantity, spend, unit_price, prior_price, base_price, category_avg_price
+    from lists
 )
 
 select
@@ -57,10 +50,15 @@ select
     b.basket_price_sensitivity, b.basket_size, b.n_products, b.seq_len, b.history_length,
     b.days_since_prev_basket, b.is_first_basket, b.is_unseen_in_train, b.is_anonymous,
     b.n_items, b.spend_total,
-    l.product_idx, l.quantity, l.spend, l.unit_price, l.prior_price, l.base_price,
-    l.category_avg_price,
+    list_select(o.product_idx, o.top) as product_idx,
+    list_select(o.quantity, o.top) as quantity,
+    list_select(o.spend, o.top) as spend,
+    list_select(o.unit_price, o.top) as unit_price,
+    list_select(o.prior_price, o.top) as prior_price,
+    list_select(o.base_price, o.top) as base_price,
+    list_select(o.category_avg_price, o.top) as category_avg_price,
     b.split, b.bucket
 from baskets as b
-join lists as l using (basket_id)
+join ordered as o using (basket_id)
 where b.split is not null
     and b.week between getvariable('slice_first') and getvariable('slice_last');

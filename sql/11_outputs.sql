@@ -21,7 +21,9 @@ copy (
     format parquet, compression zstd, partition_by (week), row_group_size getvariable('row_group_size')
 );
 
-copy (select * from weekly_prices order by week, product_idx, store_idx)
+-- weekly_prices was appended slice by slice in (week, product_idx, store_idx) order (07): with
+-- preserve_insertion_order the scan returns that order without a sort of the whole table
+copy (select product_idx, store_idx, week, median_unit_price, n_lines from weekly_prices)
     to (getvariable('out') || '/prices/weekly_prices.parquet') (format parquet, compression zstd);
 
 copy (select * from rejects order by source_file, line)

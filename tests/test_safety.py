@@ -326,7 +326,7 @@ def test_case10_ctrl_c_is_one_line_exit_130_and_a_run_folder_is_kept(tiny, sampl
     # `retail-sim train` (on the tiny folder and a stand-in cache), interrupted at its first steps
     run = tmp_path / "run"
     train_cmd = [sys.executable, "-c", TRAIN_CLI_ON_FAKE_CACHE, "train", "--prepared", str(tiny), "--out", str(run),
-                 "--device", "cpu", "--epochs", "1000", "--set", "train.log_every=1", "--set", "train.quick_val_every=0"]
+                 "--device", "cpu", "--batch-size", "16", "--epochs", "1000", "--set", "train.log_every=1", "--set", "train.quick_val_every=0"]
     proc = subprocess.Popen(train_cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     err = _interrupt_when(proc, r"step \d+/")
     assert proc.returncode == 130, err[-3000:]

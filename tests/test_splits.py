@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import duckdb
+import numpy as np
 import pytest
 from conftest import SAMPLE_RAW
 from lgsr_files import NAMED_HEADER, day, write
@@ -250,19 +251,98 @@ def test_time_csv_is_checked(tmp_path):
         run_splits(cfg(), str(raw), tmp_path / "out")
 
 
-def test_deterministic_output(tmp_path, sample_raw):
+def sample_weeks(tmp_path, sample_raw, n=3):
+    """A raw folder with the first n weekly files of the real sample (symlinks)."""
     raw = tmp_path / "raw"
-    for f in sorted(sample_raw.glob("transactions_2006[01]*.csv.gz"))[:3]:
-        (raw).mkdir(exist_ok=True)
+    raw.mkdir(exist_ok=True)
+    for f in sorted(sample_raw.glob("transactions_2006[01]*.csv.gz"))[:n]:
         (raw / f.name).symlink_to(f)
-    a = run_splits(cfg(), str(raw), tmp_path / "a")
-    b = run_splits(cfg(), str(raw), tmp_path / "b")
+    return raw
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_deterministic_output(tmp_path, sample_raw, threads):
+    raw = sample_weeks(tmp_path, sample_raw)
+    a = run_splits(cfg(**{"duckdb.threads": threads}), str(raw), tmp_path / "a")
+    b = run_splits(cfg(**{"duckdb.threads": threads}), str(raw), tmp_path / "b")
     assert a["fingerprint"] == b["fingerprint"]
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a" / "samples").rglob("*.parquet"))
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b" / "samples").rglob("*.parquet"))
     assert files_a == files_b and files_a
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+
+
+def parquet_rows(folder, order):
+    """Every row of the Parquet files under folder (hive partitions as columns), sorted."""
+    return duckdb.execute(
+        f"select * from read_parquet(?, hive_partitioning = true, union_by_name = true) order by {order}",
+        [str(folder / "**" / "*.parquet")]).fetchall()
+
+
+def test_week_slices_and_work_file_change_nothing(tmp_path, sample_raw, monkeypatch):
+    """Items and prices built in several week slices (the latest price of each (product, store)
+    carried from slice to slice), the history in several customer slices and the work database in
+    a file instead of memory give the same outputs as one slice in memory; the audits pass on both."""
+    from retail_sim import prepare
+    from retail_sim.audit import run_audits
+
+    raw = sample_weeks(tmp_path, sample_raw, n=8)
+    one = run_splits(cfg(), str(raw), tmp_path / "one")
+    monkeypatch.setattr(prepare, "MEMORY_BYTES_PER_LINE", 10**12)  # any input is "too big" for memory
+    many = run_splits(cfg(**{"splits.items_per_slice": 40_000}), str(raw), tmp_path / "many")
+    assert one["durations"].keys() == many["durations"].keys()
+    for sub, order in [("samples", "basket_id"), ("items", "basket_id, product_idx"),
+                       ("prices", "week, product_idx, store_idx"), ("vocab", "all"), ("rejects", "all")]:
+        assert parquet_rows(tmp_path / "one" / sub, order) == parquet_rows(tmp_path / "many" / sub, order), sub
+    # history: the same events and counts; the two running decayed sums may differ in the last bit
+    # (DuckDB's window sum adds a partition's rows in a tree aligned on the rows of the whole slice)
+    history = [parquet_rows(tmp_path / name / "history", "customer_idx, product_idx, shop_ts") for name in ("one", "many")]
+    assert [row[:6] for row in history[0]] == [row[:6] for row in history[1]]
+    np.testing.assert_allclose([row[6:] for row in history[0]], [row[6:] for row in history[1]], rtol=1e-14)
+    parts = sorted(p.name for p in (tmp_path / "many" / "samples").rglob("*.parquet"))
+    assert len(set(parts)) > 1  # the samples were written in several slices too
+    assert len(list((tmp_path / "many" / "history").glob("part-*.parquet"))) > 1  # and the history
+    for prepared in (tmp_path / "one", tmp_path / "many"):
+        results = run_audits(prepared)
+        assert len(results) >= 10 and all(r.violations == 0 for r in results)
+
+
+def test_basket_across_weeks_is_a_conflict(tmp_path):
+    # one basket_id on two days of two weeks (files): every line of it is rejected
+    raw = tmp_path / "raw"
+    write(raw / "transactions_200607.csv", [dict(day(1, 0), BASKET_ID="994100100000001"),
+                                            dict(day(1, 0), BASKET_ID="994100100000002")])
+    write(raw / "transactions_200608.csv", [dict(day(2, 0), BASKET_ID="994100100000001", PROD_CODE="PRD0900002")])
+    out = tmp_path / "out"
+    manifest = run_splits(cfg(**{"splits.max_reject_fraction": 1.0}), str(raw), out)
+    assert manifest["rows"]["rejected_by_reason"] == {"basket_conflict": 2}
+    assert [(r[0].rsplit("/", 1)[1], r[1], r[2]) for r in rejects(out)] == [
+        ("transactions_200607.csv", 2, "basket_conflict"), ("transactions_200608.csv", 2, "basket_conflict")]
+    assert [r["basket_id"] % 100 for r in samples(out)] == [2]
+
+
+@pytest.mark.parametrize("limit, expected", [
+    ("8GB", 8 * 10**9), ("8 GiB", 8 * 2**30), ("500MB", 500 * 10**6), ("1.5gb", 15 * 10**8), ("lots", None),
+])
+def test_memory_limit_bytes(limit, expected):
+    from retail_sim.prepare import memory_limit_bytes
+
+    assert memory_limit_bytes(cfg(**{"duckdb.memory_limit": limit})) == expected
+
+
+def test_work_database_in_memory_only_when_lines_fit(tmp_path):
+    from retail_sim.prepare import CSV_BYTES_PER_LINE, MEMORY_BYTES_PER_LINE, work_database
+
+    small, big = tmp_path / "transactions_200607.csv", tmp_path / "transactions_200608.csv.gz"
+    small.write_bytes(b"x" * 1000)
+    big.write_bytes(b"x" * 1000)
+    lines = 2 * 10**9 // 2 // MEMORY_BYTES_PER_LINE  # what fits in half of 2GB
+    assert work_database([small], cfg(**{"duckdb.memory_limit": "2GB"}), tmp_path) == ":memory:"
+    with open(small, "r+b") as fh:
+        fh.truncate((lines + 1000) * CSV_BYTES_PER_LINE)
+    assert work_database([small], cfg(**{"duckdb.memory_limit": "2GB"}), tmp_path) == str(tmp_path / "work.duckdb")
+    assert work_database([big], cfg(**{"duckdb.memory_limit": "lots"}), tmp_path) == str(tmp_path / "work.duckdb")
 
 
 def test_real_sample_exact_counts(prepared_sample):

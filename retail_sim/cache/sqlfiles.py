@@ -17,8 +17,10 @@ SQL_DIR = sqlrun.SQL_DIR / "cache"
 
 def connect(prepared: Prepared, cfg: Config) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the prepared folder's views (sql/prepared_views.sql: `items`,
-    `samples`, `products`, `customers`, `stores`, ...) and the macros of sql/cache/00_macros.sql."""
+    `samples`, `products`, `customers`, `stores`, ...), the macros of sql/cache/00_macros.sql and
+    the basket code lists of retail_sim/data/codes.py as variables."""
     con = prepared.connect(cfg)
+    sqlrun.set_variables(con, sqlrun.code_variables())
     sqlrun.run_file(con, SQL_DIR / "00_macros.sql")
     return con
 

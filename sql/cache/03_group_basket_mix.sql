@@ -2,26 +2,24 @@
 --        a store (group_kind 'store', group_key = store_idx) or a customer segment
 --        (group_kind 'segment', group_key = customer_lifestage || '|' || customer_price_sensitivity,
 --        'ANON|ANON' for anonymous shoppers, XX for unknown values)
--- inputs: macro segment_key (00_macros.sql), views `samples` (one row per basket), `customers` (vocab); variables train_first, train_last
+-- inputs: macro training_baskets (00_macros.sql: views samples, customers); variables train_first, train_last
 -- outputs: group_kind, group_key, attribute, value, n_baskets
+-- one pass: GROUPING SETS count the store and the segment groups from the same rows
 with baskets as (
     select
-        s.store_idx,
-        segment_key(s.customer_idx, c.customer_lifestage, c.customer_price_sensitivity) as segment_key,
-        coalesce(s.mission_type, 'XX') as mission_type,
-        coalesce(s.dominant_mission, 'XX') as dominant_mission,
-        coalesce(s.basket_size, 'XX') as basket_size,
-        coalesce(s.basket_price_sensitivity, 'XX') as basket_price_sensitivity,
-        s.shop_weekday::varchar as shop_weekday,
-        s.shop_hour::varchar as shop_hour,
-        s.store_format,
-        s.store_region,
-        case when s.customer_idx = 0 then 'ANON' else coalesce(c.customer_lifestage, 'XX') end as customer_lifestage,
-        case when s.customer_idx = 0 then 'ANON' else coalesce(c.customer_price_sensitivity, 'XX') end
-            as customer_price_sensitivity
-    from samples as s
-    left join customers as c on s.customer_idx = c.customer_idx
-    where s.week between getvariable('train_first') and getvariable('train_last')
+        store_idx,
+        segment_key,
+        coalesce(mission_type, 'XX') as mission_type,
+        coalesce(dominant_mission, 'XX') as dominant_mission,
+        coalesce(basket_size, 'XX') as basket_size,
+        coalesce(basket_price_sensitivity, 'XX') as basket_price_sensitivity,
+        shop_weekday::varchar as shop_weekday,
+        shop_hour::varchar as shop_hour,
+        store_format,
+        store_region,
+        segment_lifestage as customer_lifestage,
+        segment_price_sensitivity as customer_price_sensitivity
+    from training_baskets()
 ),
 
 long as (
@@ -31,24 +29,17 @@ long as (
     into name attribute value value_code
 ),
 
-by_store as (
-    select 'store' as group_kind, store_idx::varchar as group_key, attribute, value_code as value, count(*) as n_baskets
+grouped as (
+    select
+        case when grouping(store_idx) = 0 then 'store' else 'segment' end as group_kind,
+        case when grouping(store_idx) = 0 then store_idx::varchar else segment_key end as group_key,
+        attribute,
+        value_code as value,
+        count(*) as n_baskets
     from long
-    group by store_idx, attribute, value_code
-),
-
-by_segment as (
-    select 'segment' as group_kind, segment_key as group_key, attribute, value_code as value, count(*) as n_baskets
-    from long
-    group by segment_key, attribute, value_code
-),
-
-final as (
-    select group_kind, group_key, attribute, value, n_baskets from by_store
-    union all
-    select group_kind, group_key, attribute, value, n_baskets from by_segment
+    group by grouping sets ((store_idx, attribute, value_code), (segment_key, attribute, value_code))
 )
 
 select group_kind, group_key, attribute, value, n_baskets
-from final
+from grouped
 order by group_kind, group_key, attribute, value

@@ -1,12 +1,12 @@
--- 04_reject_lines: lines rejected by validation (01) or as part of a conflicting basket (02),
--- with their line numbers. Run only when such lines exist (prepare.py checks).
--- grain: one row per rejected input line.
+-- 03_reject_lines: lines rejected by validation (01) or as part of a conflicting basket (02),
+-- with their line numbers and raw text. Run only when such lines exist (prepare.py checks).
+-- grain: one row per rejected input line that the CSV reader could split.
 -- inputs: getvariable('reject_files') (input files with at least one such line), reader_rejects,
---         basket_conflicts. outputs: rows appended to rejects.
+--         basket_headers. outputs: table line_rejects.
 -- Line numbers: these files are read a second time, in file order; the k-th line the reader
 -- returns is line k + 1 (header) + the number of reader-rejected lines before it. Assumes one
 -- record per physical line, as in LGSR (no quoted newlines).
-insert into rejects
+create or replace table line_rejects as
 with
 reader_rank as (
     select
@@ -16,16 +16,20 @@ reader_rank as (
     from reader_rejects
 ),
 
-lines as (
+conflicts as (
+    select basket_id from basket_headers where is_conflict
+),
+
+file_lines as (
     select row_number() over () as ordinal_global, *
     from lgsr_lines(getvariable('reject_files'))
 ),
 
 numbered as (
     select
-        lines.*,
+        file_lines.*,
         ordinal_global - min(ordinal_global) over (partition by source_file) + 1 as ordinal
-    from lines
+    from file_lines
 ),
 
 rejected as (
@@ -35,7 +39,7 @@ rejected as (
         coalesce(n.reject_reason, case when c.basket_id is not null then 'basket_conflict' end) as reason,
         n.raw_fields
     from numbered as n
-    left join basket_conflicts as c on n.reject_reason is null and n.basket_id = c.basket_id
+    left join conflicts as c on n.reject_reason is null and n.basket_id = c.basket_id
 ),
 
 final as (
