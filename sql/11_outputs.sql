@@ -13,6 +13,7 @@ copy (select * from customers order by customer_idx)
 copy (select * from stores order by store_idx)
     to (getvariable('out') || '/vocab/stores.parquet') (format parquet, compression zstd);
 
+-- items was appended slice by slice in (week, basket_id, product_idx) order (07): the scan keeps it
 copy (
     select basket_id, week, shop_date, shop_hour, customer_idx, store_idx, product_idx,
         quantity, spend, unit_price, n_lines
