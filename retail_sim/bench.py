@@ -84,7 +84,7 @@ def bench_splits(cfg: Config, raw: str, scratch: Path | None = None, pairs: int 
         "ratio": round(statistics.median(ratios), 2), "cpu_ratio": round(statistics.median(cpu_ratios), 2),
         "stages_s": stages, "peak_rss_mb": round(peak_rss_mb(), 1),
     }
-    print(f"rows {rows:,}  input {size / 1e6:,.1f} MB in {len(files)} files  (2 cores: load average beside each pair)")
+    print(f"rows {rows:,}  input {size / 1e6:,.1f} MB in {len(files)} files  ({os.cpu_count()} cores: load average beside each pair)")
     print(f"{'pair':<6}{'bare s':>9}{'splits s':>10}{'ratio':>8}{'bare cpu':>10}{'splits cpu':>12}{'cpu ratio':>11}{'load':>7}")
     for i, r in enumerate(runs, 1):
         print(f"{i:<6}{r['bare_s']:>9.2f}{r['splits_s']:>10.2f}{r['splits_s'] / r['bare_s']:>7.2f}x"
