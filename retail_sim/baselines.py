@@ -91,7 +91,7 @@ def copurchase_from_pairs(product_a: np.ndarray, product_b: np.ndarray, n_basket
 
 
 def training_counts(con: duckdb.DuckDBPyConnection, train_weeks: tuple[int, int] | list[int],
-                    n_products: int) -> tuple[np.ndarray, CoPurchase, int]:
+                    n_products: int, items_per_slice: int) -> tuple[np.ndarray, CoPurchase, int]:
     """(popularity [n_products] float64, co-purchase counts, training lines) over the training weeks,
     counted by DuckDB with the cache's SQL (sql/cache/01_product_stats, 02_copurchase_pairs) over the
     `items` view, so the training items never enter Python and DuckDB spills what does not fit."""
@@ -99,7 +99,7 @@ def training_counts(con: duckdb.DuckDBPyConnection, train_weeks: tuple[int, int]
     stats = sqlfiles.run(con, "01_product_stats", train_first=first, train_last=last)
     popularity = np.zeros(n_products)
     popularity[stats["product_idx"].astype(np.int64)] = stats["n_baskets"]
-    pairs = sqlfiles.run(con, "02_copurchase_pairs", first_week=first, last_week=last, min_baskets=1)
+    pairs = sqlfiles.copurchase_pairs(con, first, last, 1, items_per_slice)
     is_pair = pairs["product_a"] > 0
     co = copurchase_from_pairs(pairs["product_a"][is_pair], pairs["product_b"][is_pair],
                                pairs["n_baskets"][is_pair], n_products)

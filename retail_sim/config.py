@@ -62,7 +62,7 @@ class SplitsConfig:
     price_window_weeks: int = 4  # base_price / category_avg_price look back this many weeks
     max_reject_fraction: float = 0.001  # fail the run above this share of rejected rows
     row_group_size: int = 32_768  # rows per Parquet row group of the samples
-    items_per_slice: int = 20_000_000  # items, prices and sample lists are built in week ranges, the history in customer ranges, of at most ~this many items (list() cannot spill)
+    items_per_slice: int = 20_000_000  # items, prices, sample lists and the cache's co-purchase counts are built in week ranges, the history in customer ranges, of at most ~this many items (list() cannot spill)
 
 
 @dataclass

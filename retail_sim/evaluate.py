@@ -306,7 +306,8 @@ def build_baselines(cfg: Config, run: Run, prepared: Prepared, split: str, out: 
         if len(selected) < len(baskets.basket_ids):
             log(f"scoring a fixed sample of {len(selected):,} of the {len(baskets.basket_ids):,} {split} baskets "
                 f"(train.eval_max_baskets / --max-baskets; 0 scores all)")
-        popularity, copurchase, n_lines = training_counts(con, prepared.weeks("train"), run.model.n_products)
+        popularity, copurchase, n_lines = training_counts(con, prepared.weeks("train"), run.model.n_products,
+                                                          cfg.splits.items_per_slice)
         majority = majority_classes(con)
     finally:
         con.close()

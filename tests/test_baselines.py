@@ -74,7 +74,7 @@ def test_training_counts_in_duckdb(tmp_path):
         pq.write_table(pa.table({"basket_id": basket[keep], "product_idx": product[keep],
                                  "customer_idx": np.zeros(keep.sum(), int), "unit_price": np.ones(keep.sum())}),
                        folder / "part-0.parquet")
-    popularity, co, n_lines = training_counts(views(tmp_path, "items"), [1, 1], V)
+    popularity, co, n_lines = training_counts(views(tmp_path, "items"), [1, 1], V, 1)
     assert popularity.tolist() == POPULARITY.tolist() and n_lines == len(TRAIN_BASKET)
     assert torch.equal(co.to_dense(), expected_copurchase())
 

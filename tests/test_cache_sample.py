@@ -65,6 +65,21 @@ def test_shapes_dtypes_and_specials(cached_sample):
     assert np.abs(cache.store_embeddings[0]).max() < 1e-4
 
 
+def test_copurchase_counts_in_week_slices_equal_one_range(prepared_sample):
+    """The co-purchase counts summed over one-week slices are those of the whole range in one join."""
+    from retail_sim.cache import sqlfiles
+    from retail_sim.prepared import Prepared
+
+    con = sqlfiles.connect(Prepared(prepared_sample), sample_config())
+    whole = sqlfiles.copurchase_pairs(con, 1, 46, 2, 10**12)
+    sliced = sqlfiles.copurchase_pairs(con, 1, 46, 2, 1)
+    assert whole["product_a"][0] == whole["product_b"][0] == 0 and whole["n_baskets"][0] > 10_000
+    assert len(whole["product_a"]) > 1000
+    for name in ("product_a", "product_b", "n_baskets"):
+        assert np.array_equal(whole[name], sliced[name]), name
+    assert (whole["n_baskets"][1:] >= 2).all()
+
+
 def test_lookup_api(cached_sample):
     cache = _cache(cached_sample)
     code, idx = next(iter(cache.vocab["products"].items()))

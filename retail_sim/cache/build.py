@@ -159,14 +159,14 @@ def _product_embeddings(b: CacheBuild, imported: Path | str | None) -> ProductTa
     train_mask[rows] = True
     with products.with_threads(cfg.cache.torch_threads):
         if imported is None:
-            pairs = sqlfiles.run(b.con, "02_copurchase_pairs", first_week=b.train_weeks[0], last_week=b.train_weeks[1],
-                                 min_baskets=cfg.cache.graph.min_cooccurrence)
+            pairs = sqlfiles.copurchase_pairs(b.con, b.train_weeks[0], b.train_weeks[1],
+                                              cfg.cache.graph.min_cooccurrence, cfg.splits.items_per_slice)
             table, metrics, codes = products.graphsage_embeddings(cfg, pv, stats, pairs)
         else:
             table, metrics = products.import_embeddings(Path(imported), pv, PRODUCT_DIM, cfg.seed)
             codes = products.hierarchy_codes(pv, train_mask)
-    val_pairs = sqlfiles.run(b.con, "02_copurchase_pairs", first_week=b.validation_weeks[0],
-                             last_week=b.validation_weeks[1], min_baskets=cfg.cache.graph.eval_min_baskets)
+    val_pairs = sqlfiles.copurchase_pairs(b.con, b.validation_weeks[0], b.validation_weeks[1],
+                                          cfg.cache.graph.eval_min_baskets, cfg.splits.items_per_slice)
     popularity = np.zeros(len(train_mask))
     popularity[rows] = stats["n_lines"]
     quality = products.evaluate(cfg, table, codes, train_mask, val_pairs, popularity)

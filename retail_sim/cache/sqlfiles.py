@@ -39,6 +39,32 @@ def run(con: duckdb.DuckDBPyConnection, name: str, **variables: Any) -> dict[str
     return _columns(con.sql(_query(con, name, variables)).to_arrow_table())
 
 
+def copurchase_pairs(con: duckdb.DuckDBPyConnection, first_week: int, last_week: int, min_baskets: int,
+                     items_per_slice: int) -> dict[str, np.ndarray]:
+    """Co-purchase counts over the weeks [first_week, last_week]: sql/cache/02_copurchase_pairs.sql
+    run per slice of weeks of at most ~items_per_slice items (its self-join then fits in memory at
+    any input size; one whole-range join spilled tens of GB at 214M rows), summed per pair. Rows
+    (product_a < product_b, n_baskets >= min_baskets) ordered by pair, then (0, 0, baskets in the
+    range) first — the columns products.graphsage_embeddings and baselines read."""
+    from retail_sim.prepare import week_slices
+
+    per_week = con.execute(
+        "select week, count(*) from items where week between ? and ? group by week order by week",
+        [first_week, last_week]).fetchall()
+    con.execute("create or replace temp table copurchase_slices "
+                "(product_a integer, product_b integer, n_baskets bigint)")
+    con.execute("insert into copurchase_slices values (0, 0, 0)")  # the basket count row of an empty range too
+    for lo, hi in week_slices([(int(w), int(n)) for w, n in per_week], items_per_slice):
+        con.execute(f"insert into copurchase_slices {_query(con, '02_copurchase_pairs', {'slice_first': lo, 'slice_last': hi})}")
+    sqlrun.set_variables(con, {"min_baskets": min_baskets})
+    table = con.sql(
+        "select product_a, product_b, sum(n_baskets)::bigint as n_baskets from copurchase_slices "
+        "group by product_a, product_b having product_a = 0 or sum(n_baskets) >= getvariable('min_baskets') "
+        "order by product_a, product_b").to_arrow_table()
+    con.execute("drop table copurchase_slices")
+    return _columns(table)
+
+
 def count(con: duckdb.DuckDBPyConnection, name: str, **variables: Any) -> int:
     """Rows sql/cache/<name>.sql returns (DuckDB runs it without sending the rows)."""
     return int(con.execute(f"select count(*) from ({_query(con, name, variables)})").fetchall()[0][0])

@@ -1,14 +1,17 @@
--- grain: one row per unordered product pair (product_a < product_b) bought together in at least
---        `min_baskets` baskets of the week range [first_week, last_week]
--- inputs: view `items` (<prepared>/items); variables first_week, last_week, min_baskets
--- outputs: product_a, product_b, n_baskets (baskets holding both), plus one row with
---          product_a = product_b = 0 whose n_baskets is the number of baskets in the range
--- used twice: co-purchase edges over the training weeks (min_baskets = graph.min_cooccurrence)
--- and held-out positives over the validation weeks (min_baskets = 1)
+-- grain: one row per unordered product pair (product_a < product_b) bought together in a basket
+--        of the week slice [slice_first, slice_last], plus one row with product_a = product_b = 0
+--        whose n_baskets is the number of baskets in the slice
+-- inputs: view `items` (<prepared>/items); variables slice_first, slice_last
+-- outputs: product_a, product_b, n_baskets (baskets of the slice holding both)
+-- a basket lies in one week, so the counts of consecutive slices add up to those of their union:
+-- sqlfiles.copurchase_pairs sums them over the slices of a week range and keeps the pairs of at
+-- least `min_baskets` baskets; a slice's self-join stays in memory at any input size.
+-- used for the co-purchase edges over the training weeks (min_baskets = graph.min_cooccurrence),
+-- the held-out positives over the validation weeks and evaluate's co_purchase baseline
 with basket_items as (
     select distinct basket_id, product_idx
     from items
-    where week between getvariable('first_week') and getvariable('last_week')
+    where week between getvariable('slice_first') and getvariable('slice_last')
 ),
 
 pairs as (
@@ -17,20 +20,13 @@ pairs as (
     inner join basket_items as b
         on a.basket_id = b.basket_id and a.product_idx < b.product_idx
     group by a.product_idx, b.product_idx
-    having count(*) >= getvariable('min_baskets')
 ),
 
 basket_total as (
     select 0 as product_a, 0 as product_b, count(distinct basket_id) as n_baskets
     from basket_items
-),
-
-final as (
-    select product_a, product_b, n_baskets from pairs
-    union all
-    select product_a, product_b, n_baskets from basket_total
 )
 
-select product_a, product_b, n_baskets
-from final
-order by product_a, product_b
+select product_a, product_b, n_baskets from pairs
+union all
+select product_a, product_b, n_baskets from basket_total
