@@ -183,6 +183,7 @@ class TrainConfig:
     grad_accum: int = 1
     quick_val_every: int = 500
     quick_val_batches: int = 100
+    val_max_batches: int = 0  # the epoch-end validation scores the first this many validation batches (0 = all)
     patience: int = 3
     log_every: int = 50
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto (cuda when available), cpu or cuda
@@ -354,7 +355,7 @@ _AT_LEAST_1 = (
 _AT_LEAST_0 = (
     "duckdb.threads", "cache.graph.steps", "cache.graph.eval_pairs", "cache.graph.id_init_std", "loader.num_workers",
     "loader.cold_start_k", "model.d_model", "model.n_layers", "model.n_heads", "train.weight_decay",
-    "train.warmup_steps", "train.max_steps", "train.grad_clip", "train.quick_val_every", "train.quick_val_batches",
+    "train.warmup_steps", "train.max_steps", "train.grad_clip", "train.quick_val_every", "train.quick_val_batches", "train.val_max_batches",
     "train.patience", "train.checkpoint_every", "train.eval_max_baskets", "train.cpu_threads",
     "train.lr",  # 0 freezes the weights (the tests force early stopping with it)
     "auxiliary.mission_type", "auxiliary.mission_focus", "auxiliary.price_sensitivity", "auxiliary.basket_size",

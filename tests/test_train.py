@@ -131,6 +131,17 @@ def test_early_stopping_and_grad_accumulation(tiny_prepared, tmp_path):
     assert math.isfinite(result.best_val_loss)
 
 
+
+def test_val_max_batches_caps_the_epoch_end_validation(tiny_prepared, tmp_path):
+    # 80 validation baskets at eval batch size 16: one partial batch or more per length bucket; the cap scores 2
+    base = {"train.epochs": 1, "train.quick_val_every": 0, "train.eval_batch_size": 16}
+    train(tiny_config(**base), tiny_prepared, tmp_path / "all", cache=FakeCache())
+    train(tiny_config(**base, **{"train.val_max_batches": 2}), tiny_prepared, tmp_path / "cap", cache=FakeCache())
+    full, capped = read_metrics(tmp_path / "all", "val")[0], read_metrics(tmp_path / "cap", "val")[0]
+    assert full["batches"] > 2 and capped["batches"] == 2
+    assert 0 < capped["masked_items"] < full["masked_items"]
+
+
 DDP_SCRIPT = """
 import os, sys, torch
 from pathlib import Path

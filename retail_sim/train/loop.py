@@ -101,8 +101,10 @@ def build_loaders(cfg: Config, prepared: Prepared | Path, info: DistInfo, pin_me
         num_workers=cfg.loader.num_workers, pin_memory=pin_memory, rank=rank, world_size=world,
         drop_last=cfg.loader.drop_last,
     )
+    # shuffled at a fixed epoch (validate sets epoch 0): the same baskets and masks at every validation,
+    # and the first N batches (quick validation, train.val_max_batches) a seeded sample of every bucket
     val_loader = WorldModelDataLoader(
-        dataset("validation"), batch_size=cfg.train.eval_batch_size, shuffle=False, apply_masking=True,
+        dataset("validation"), batch_size=cfg.train.eval_batch_size, shuffle=True, apply_masking=True,
         num_workers=0, pin_memory=pin_memory, rank=rank, world_size=world, drop_last=False,
     )
     return train_loader, val_loader
@@ -484,7 +486,7 @@ def end_epoch(s: TrainState) -> None:
     epoch's position when max_steps stopped inside it); early stopping after train.patience epochs
     without improvement."""
     tc = s.cfg.train
-    full = validate(s.model, s.val_loader, s.encoder, 0, s.weights, s.device, tc.bf16, s.info)
+    full = validate(s.model, s.val_loader, s.encoder, tc.val_max_batches, s.weights, s.device, tc.bf16, s.info)
     improved = full["loss"] < s.best_val
     if improved:
         s.best_val, s.bad_epochs = full["loss"], 0
