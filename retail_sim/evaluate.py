@@ -358,7 +358,7 @@ def majority_classes(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 def evaluation_batches(cfg: Config, run: Run, prepared: Prepared, split: str, group_by: str,
                        selected: np.ndarray | None, max_batches: int = 0, cache=None):
     """(key, batch) of the split's EvaluationDataLoader, encoded as the run was trained (on the CPU:
-    the scoring reads the batch there), cut to the baskets `selected` (sorted; None = all). The hidden
+    the scoring reads the batch there), of the baskets `selected` only (sorted; None = all). The hidden
     items are the evaluation's own (its config's masking.mask_prob and seed, drawn per basket id),
     not the run's, so runs trained with other masking or seeds are scored on the same items."""
     from retail_sim.data.dataset import WorldModelDataset
@@ -368,19 +368,12 @@ def evaluation_batches(cfg: Config, run: Run, prepared: Prepared, split: str, gr
     rc = run.config
     dataset = WorldModelDataset(prepared, split=split, max_seq_len=rc.splits.max_seq_len, enable_auxiliary_tasks=True,
                                 mask_prob=cfg.masking.mask_prob, seed=cfg.seed, config=rc, cache=cache)
-    loader = EvaluationDataLoader(dataset, batch_size=cfg.train.eval_batch_size, group_by=group_by)
+    loader = EvaluationDataLoader(dataset, batch_size=cfg.train.eval_batch_size, group_by=group_by, basket_ids=selected)
     encoder = BatchEncoder.from_dataset(dataset)
     for i, (key, compact) in enumerate(loader):
         if max_batches and i >= max_batches:
             break
-        batch = encoder(compact)
-        if selected is not None:
-            keep, _ = sorted_lookup(selected, batch.basket_id.cpu().numpy())
-            if not keep.any():
-                continue
-            if not keep.all():
-                batch = batch.select(torch.from_numpy(np.flatnonzero(keep)))
-        yield key, batch
+        yield key, encoder(compact)
 
 
 def collect(cfg: Config, run: Run, prepared: Prepared, split: str, group_by: str, baselines: Baselines,

@@ -228,6 +228,27 @@ def test_evaluation_loader(tiny, group_by):
     assert again == [(k, b.product_ids.tolist()) for k, b in out]
 
 
+
+def test_evaluation_loader_selection_builds_only_the_selected_baskets(tiny):
+    full = EvaluationDataLoader(dataset(tiny, "validation"), batch_size=16, group_by="date")
+    per_basket = {}
+    for key, b in encoded(full):
+        for r, i in enumerate(ids(b)):
+            n = int(b.attention_mask[r].sum())
+            per_basket[i] = (key, b.product_ids[r, :n].tolist(), b.price_features[r, :n], b.customer_context[r])
+    chosen = np.array(sorted(per_basket)[::3], dtype=np.int64)
+    ev = EvaluationDataLoader(dataset(tiny, "validation"), batch_size=16, group_by="date", basket_ids=chosen)
+    out = list(encoded(ev))
+    assert len(out) == len(ev) < len(full)
+    got = [i for _, b in out for i in ids(b)]
+    assert sorted(got) == chosen.tolist()  # each selected basket once, no other
+    for key, b in out:  # the values each basket has in the unselected pass (masks are per basket id)
+        for r, i in enumerate(ids(b)):
+            n = int(b.attention_mask[r].sum())
+            k, products, prices, customer = per_basket[i]
+            assert key == k and b.product_ids[r, :n].tolist() == products
+            assert torch.equal(b.price_features[r, :n], prices) and torch.equal(b.customer_context[r], customer)
+
 def test_evaluation_date_keys_match_rows(tiny):
     folder, _ = tiny
     ev = EvaluationDataLoader(dataset(tiny, "test"), batch_size=8, group_by="hour")

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from retail_sim.arrays import sorted_lookup
 from retail_sim.data import chunks
 from retail_sim.data.compact import CompactBatch
 from retail_sim.data.dataset import WorldModelDataset
@@ -29,16 +30,26 @@ class EvaluationDataLoader:
     padding. Masks: always the MASK token, chosen from (seed, basket id) only. Trip context:
     config loader.eval_trip_context ("hidden": T6 zero and all labels active, the default;
     "dropout": the training rule at a fixed epoch; "visible": labels ignored).
+    basket_ids (sorted int64, optional): only these baskets, dropped as each week is read — before
+    batching and encoding, so scoring a sample of a large split costs its sample, not the split.
     Memory: one week of the split (plus the row groups that straddle it).
     """
 
-    def __init__(self, dataset: WorldModelDataset, batch_size: int = 64, group_by: str = "date"):
+    def __init__(self, dataset: WorldModelDataset, batch_size: int = 64, group_by: str = "date",
+                 basket_ids: np.ndarray | None = None):
         if group_by not in GROUP_BY:
             raise UserError(f"group_by '{group_by}' unknown — use one of {', '.join(GROUP_BY)}")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.group_by = group_by
+        self.basket_ids = None if basket_ids is None else np.asarray(basket_ids, dtype=np.int64)
         self._len: int | None = None
+
+    def _selected(self, basket_id: np.ndarray) -> np.ndarray:
+        """[rows] bool: the rows of the selection (all without one)."""
+        if self.basket_ids is None:
+            return np.ones(basket_id.size, dtype=bool)
+        return sorted_lookup(self.basket_ids, basket_id)[0]
 
     def _week_rows(self) -> Iterator[BasketRows]:
         layout = self.dataset.layout
@@ -64,8 +75,9 @@ class EvaluationDataLoader:
             rows = BasketRows.concat(parts)
             now = rows.scalars["week"] == week
             pending = rows.take(np.nonzero(~now)[0]) if (~now).any() else None
-            if now.any():
-                yield rows.take(np.nonzero(now)[0])
+            keep = now & self._selected(rows.scalars["basket_id"])
+            if keep.any():
+                yield rows.take(np.nonzero(keep)[0])
 
     def _keys(self, rows: BasketRows) -> np.ndarray:
         c = rows.scalars
@@ -122,7 +134,8 @@ class EvaluationDataLoader:
             counts: dict[int, int] = {}
             for g in range(layout.group_rows.size):
                 pf = pq.ParquetFile(layout.files[layout.group_file[g]])
-                t = pf.read_row_group(int(layout.group_index[g]), columns=["week", "shop_date", "shop_hour"])
+                t = pf.read_row_group(int(layout.group_index[g]), columns=["week", "shop_date", "shop_hour", "basket_id"])
+                t = t.filter(pa.array(self._selected(t.column("basket_id").to_numpy())))
                 scalars = {
                     "week": t.column("week").to_numpy(),
                     "shop_date": pc.cast(t.column("shop_date"), pa.int32()).to_numpy(),
