@@ -53,7 +53,7 @@ from retail_sim.metrics import (
 from retail_sim.model import WorldModel
 from retail_sim.plot import line_chart
 from retail_sim.prepared import Prepared
-from retail_sim.progress import log
+from retail_sim.progress import Ticker, log
 from retail_sim.train.checkpoint import check_cache_fingerprint, load_checkpoint
 from retail_sim.train.distributed import resolve_device
 from retail_sim.train.loop import autocast_context, build_model
@@ -381,7 +381,9 @@ def collect(cfg: Config, run: Run, prepared: Prepared, split: str, group_by: str
     """Score every selected basket of the split with the model and the baselines, batch by batch."""
     col = Collector()
     selected = baselines.selected if baselines.sampled else None
+    ticker = Ticker(f"scoring {split}", len(baselines.selected), "baskets")
     for key, batch in evaluation_batches(cfg, run, prepared, split, group_by, selected, max_batches, cache):
+        ticker.add(batch.batch_size)
         at = baselines.rows(batch.basket_id.cpu().numpy())
         customer = baselines.customer_idx[at]
         scored = score_batch(run.model, batch, baselines.scorer, customer, baselines.shop_ts[at], run.device,

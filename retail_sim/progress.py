@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from contextlib import contextmanager
@@ -21,6 +22,33 @@ def stage(name: str, durations: dict[str, float] | None = None):
     if durations is not None:
         durations[name] = round(seconds, 3)
     log(f"[{time.strftime('%H:%M:%S')}] {name} done in {seconds:.1f}s")
+
+
+def format_eta(seconds: float) -> str:
+    """hh:mm:ss, or --:--:-- when unknown."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "--:--:--"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Ticker:
+    """`name: done/total unit (rate/s, ETA)` at most every `every_s` seconds, and at the end."""
+
+    def __init__(self, name: str, total: int, unit: str, every_s: float = 30.0):
+        self.name, self.total, self.unit, self.every_s = name, int(total), unit, every_s
+        self.start = self.last = time.perf_counter()
+        self.done = 0
+
+    def add(self, n: int) -> None:
+        self.done += int(n)
+        now = time.perf_counter()
+        if now - self.last >= self.every_s or self.done >= self.total:
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            eta = (self.total - self.done) / rate if rate > 0 else math.inf
+            log(f"[{time.strftime('%H:%M:%S')}] {self.name}: {self.done:,}/{self.total:,} {self.unit} "
+                f"({rate:,.0f}/s, ETA {format_eta(eta)})")
 
 
 def peak_rss_mb() -> float:

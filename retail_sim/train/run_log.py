@@ -5,18 +5,12 @@ Only rank 0 logs; other ranks get a RunLog with enabled=False (every call is a n
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-
-def format_eta(seconds: float) -> str:
-    if not math.isfinite(seconds) or seconds < 0:
-        return "--:--:--"
-    seconds = int(round(seconds))
-    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+from retail_sim.progress import format_eta
 
 
 class RunLog:
