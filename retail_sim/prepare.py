@@ -185,6 +185,7 @@ def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
         with stage("11 vocab, items, prices, rejects files", durations):
             set_variables(con, {"out": str(work)})
             run_file(con, "11_outputs.sql")
+            _write_items(con, work)
         manifest = _manifest(con, cfg, files, variants, accounting)
         manifest["quality"] = profile
     finally:
@@ -326,6 +327,15 @@ def _write_samples(con, cfg: Config, work: Path) -> None:
             run_file(con, "10_write_samples.sql")
         log(f"  weeks {first}-{last}: {len(parts)} files")
     _drop(con, "slice_samples")
+
+
+def _write_items(con, work: Path) -> None:
+    """items/week=W/data_0.parquet for every week, by sql/11_write_items.sql."""
+    for (week,) in con.execute("select distinct week from items order by week").fetchall():
+        folder = work / "items" / f"week={week}"
+        folder.mkdir(parents=True)
+        set_variables(con, {"week": week, "target": str(folder / "data_0.parquet")})
+        run_file(con, "11_write_items.sql")
 
 
 def _write_history(con, cfg: Config, work: Path) -> None:
