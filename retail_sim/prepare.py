@@ -177,12 +177,17 @@ def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
             _drop(con, "kept_baskets")
         with stage("09-10 samples by slice of weeks", durations):
             _write_samples(con, cfg, work)
+        with stage("quality profile of the kept baskets", durations):
+            profile = quality.weekly_profile(con)
+            _drop(con, "basket_sets")
         with stage("12 purchase history by slice of customers", durations):
             _write_history(con, cfg, work)
         with stage("11 vocab, items, prices, rejects files", durations):
             set_variables(con, {"out": str(work)})
             run_file(con, "11_outputs.sql")
+            _write_items(con, work)
         manifest = _manifest(con, cfg, files, variants, accounting)
+        manifest["quality"] = profile
     finally:
         con.close()
     manifest["inputs"] = [dict(fp, header=variants[fp["path"]]) for fp in fingerprints]
@@ -201,8 +206,8 @@ def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
             f"splits.max_reject_fraction {cfg.splits.max_reject_fraction}): {top} — see "
             f"{failed}/rejects/rejects.parquet; fix the input or raise the limit"
         )
-    with stage("quality profile and file records", durations):
-        manifest.update(closing_records(cfg, raw, work))
+    with stage("file records", durations):
+        manifest.update(closing_records(raw, work))
     durations["total"] = round(time.perf_counter() - started, 3)
     manifest["durations"] = durations
     manifest["peak_rss_mb"] = round(peak_rss_mb(), 1)
@@ -214,10 +219,10 @@ def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
     return manifest
 
 
-def closing_records(cfg: Config, raw: str | Path, work: Path) -> dict[str, Any]:
-    """What the manifest records last: the --raw it was written from, the per-week quality profile
-    of the kept data (quality.py) and every file with its bytes, rows and blake2b (integrity.py)."""
-    return {"raw": str(raw), "quality": quality.weekly_profile(cfg, work), "files": file_records(work, DATA_FOLDERS)}
+def closing_records(raw: str | Path, work: Path) -> dict[str, Any]:
+    """What the manifest records last: the --raw it was written from and every file with its bytes,
+    rows and blake2b (integrity.py)."""
+    return {"raw": str(raw), "files": file_records(work, DATA_FOLDERS)}
 
 
 def warnings(cfg: Config, manifest: dict[str, Any], rerun: str) -> list[str]:
@@ -307,14 +312,14 @@ def _drop(con, *tables: str) -> None:
 
 
 def _write_samples(con, cfg: Config, work: Path) -> None:
-    counts = con.execute(
-        "select week, count(*) from items where week in (select week from baskets where split is not null)"
-        " group by week order by week"
-    ).fetchall()
+    """09 then 10 for consecutive week ranges of at most ~items_per_slice items: the samples files of
+    the baskets in a split, and basket_sets (every kept basket's product set, for the quality profile)."""
+    counts = con.execute("select week, count(*) from items group by week order by week").fetchall()
     for n, (first, last) in enumerate(week_slices(counts, cfg.splits.items_per_slice)):
         set_variables(con, {"slice_first": first, "slice_last": last})
         run_file(con, "09_samples.sql")
-        parts = con.execute("select distinct split, bucket from slice_samples order by 1, 2").fetchall()
+        parts = con.execute(
+            "select distinct split, bucket from slice_samples where split is not null order by 1, 2").fetchall()
         for split, bucket in parts:
             folder = work / "samples" / f"split={split}" / f"bucket={bucket}"
             folder.mkdir(parents=True, exist_ok=True)
@@ -322,6 +327,15 @@ def _write_samples(con, cfg: Config, work: Path) -> None:
             run_file(con, "10_write_samples.sql")
         log(f"  weeks {first}-{last}: {len(parts)} files")
     _drop(con, "slice_samples")
+
+
+def _write_items(con, work: Path) -> None:
+    """items/week=W/data_0.parquet for every week, by sql/11_write_items.sql."""
+    for (week,) in con.execute("select distinct week from items order by week").fetchall():
+        folder = work / "items" / f"week={week}"
+        folder.mkdir(parents=True)
+        set_variables(con, {"week": week, "target": str(folder / "data_0.parquet")})
+        run_file(con, "11_write_items.sql")
 
 
 def _write_history(con, cfg: Config, work: Path) -> None:

@@ -7,26 +7,17 @@ the shoppers."""
 
 from __future__ import annotations
 
-import shutil
 import statistics
-from pathlib import Path
 from typing import Any
 
 from retail_sim import sqlrun
-from retail_sim.config import Config, QualityConfig
+from retail_sim.config import QualityConfig
 
 
-def weekly_profile(cfg: Config, folder: Path) -> dict[str, Any]:
+def weekly_profile(con) -> dict[str, Any]:
     """{"weeks": [{week, baskets, lines, customers, known_baskets, replayed_baskets, replay_share}]}
-    of the items/ of a prepared folder (complete or being written)."""
-    spill = Path(folder) / ".quality_tmp"
-    con = sqlrun.connect(cfg, temp_directory=spill)
-    try:
-        rows = sqlrun.select(con, "quality/weekly_profile.sql",
-                             items_glob=sqlrun.glob_literal(Path(folder).resolve()) + "/items/*/*.parquet").to_pylist()
-    finally:
-        con.close()
-        shutil.rmtree(spill, ignore_errors=True)
+    from the work database of `splits` (its basket_sets table, filled by sql/09_samples.sql)."""
+    rows = sqlrun.select(con, "quality/weekly_profile.sql").to_pylist()
     for row in rows:
         row["replay_share"] = round(float(row["replay_share"]), 6)
     return {"weeks": rows}

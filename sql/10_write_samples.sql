@@ -3,7 +3,7 @@
 -- inputs: slice_samples (09); getvariable('split'), getvariable('bucket'), getvariable('target').
 -- outputs: getvariable('target') (samples/split=<split>/bucket=<bucket>/part-<slice>.parquet).
 copy (
-    select * exclude (split, bucket)
+    select * exclude (split, bucket, lines, product_sum, product_hash)
     from slice_samples
     where split = getvariable('split') and bucket = getvariable('bucket')
     order by week, basket_id

@@ -1,9 +1,9 @@
 -- 11_outputs: the intermediate tables later stages read, as Parquet.
 -- grain: vocab/products — one row per product; vocab/customers — per customer; vocab/stores —
---        per store; items/week=<w>/ — one row per (basket, product); prices/weekly_prices — one
---        row per (product, store, week); rejects/rejects — one row per rejected input line.
--- inputs: products, customers, stores, items, weekly_prices, rejects; getvariable('out') (the
---         output folder being written). outputs: the files above.
+--        per store; prices/weekly_prices — one row per (product, store, week); rejects/rejects —
+--        one row per rejected input line. (items/week=<w>/: 11_write_items.sql, once per week.)
+-- inputs: products, customers, stores, weekly_prices, rejects; getvariable('out') (the output
+--         folder being written). outputs: the files above.
 copy (select * from products order by product_idx)
     to (getvariable('out') || '/vocab/products.parquet') (format parquet, compression zstd);
 
@@ -12,15 +12,6 @@ copy (select * from customers order by customer_idx)
 
 copy (select * from stores order by store_idx)
     to (getvariable('out') || '/vocab/stores.parquet') (format parquet, compression zstd);
-
--- items was appended slice by slice in (week, basket_id, product_idx) order (07): the scan keeps it
-copy (
-    select basket_id, week, shop_date, shop_hour, customer_idx, store_idx, product_idx,
-        quantity, spend, unit_price, n_lines
-    from items
-) to (getvariable('out') || '/items') (
-    format parquet, compression zstd, partition_by (week), row_group_size getvariable('row_group_size')
-);
 
 -- weekly_prices was appended slice by slice in (week, product_idx, store_idx) order (07): with
 -- preserve_insertion_order the scan returns that order without a sort of the whole table

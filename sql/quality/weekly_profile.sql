@@ -1,34 +1,24 @@
 -- quality/weekly_profile: the quality profile of the kept input data, week by week.
 -- grain: one row per week with kept items.
--- inputs: getvariable('items_glob') (items/week=*/*.parquet of the folder `splits` is writing,
---         its glob characters escaped).
+-- inputs: basket_sets (09, in the work database of `splits`: one row per kept basket with its
+--         week, date, hour, customer, input lines, product count, and the sum and the xor of the
+--         64-bit hashes of its product ids).
 -- outputs: week, baskets, lines (input lines kept, repeated lines of a product counted), customers
 --          (known customers with a basket), known_baskets, replayed_baskets, replay_share.
 -- A known customer's basket is "replayed" when its product set equals the set of one of the same
 -- customer's earlier baskets (earlier by shop_date, shop_hour, then basket_id). Sets are compared
--- by their size, the sum of their product ids and the xor of the products' 64-bit hashes. Some
--- circulating LGSR copies hold whole weeks that replay earlier baskets; retail-sim audit warns
--- when a week's replay share (or volume) is far from the other weeks'.
--- Memory: grouped and windowed by DuckDB (both spill); no list() of products is built.
+-- by their size, the sum of their product ids and the xor of the products' 64-bit hashes (09
+-- computes them in the grouping that builds the samples' item lists, so no pass over items is
+-- added for the profile). Some circulating LGSR copies hold whole weeks that replay earlier
+-- baskets; retail-sim audit warns when a week's replay share (or volume) is far from the other
+-- weeks'.
+-- Memory: one row per basket, grouped and windowed by DuckDB (both spill).
 with
-items as (
-    select basket_id, week::integer as week, shop_date, shop_hour, customer_idx, product_idx, n_lines
-    from read_parquet(getvariable('items_glob'), hive_partitioning = true)
-),
-
 baskets as (
     select
-        basket_id,
-        any_value(week) as week,
-        any_value(shop_date) as shop_date,
-        any_value(shop_hour) as shop_hour,
-        any_value(customer_idx) as customer_idx,
-        sum(n_lines) as lines,
-        count(*) as n_products,
-        sum(product_idx) as product_sum,
-        bit_xor(hash(product_idx)) as product_hash
-    from items
-    group by basket_id
+        basket_id, week, shop_date, shop_hour, customer_idx, lines, n_products, product_sum,
+        product_hash
+    from basket_sets
 ),
 
 known as (
