@@ -167,6 +167,10 @@ def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
         accounting = _accounting(con)
         if accounting["read"] == 0:
             raise UserError(f"{raw}: no data rows in {len(files)} input file(s) — nothing to prepare")
+        if accounting["kept"] == 0:
+            reasons = ", ".join(f"{k} {v:,}" for k, v in accounting["rejected_by_reason"].items())
+            raise UserError(f"{raw}: all {accounting['read']:,} rows rejected ({reasons}) — nothing to prepare; "
+                            f"check the files' header and format against data/README.md")
         with stage("05 vocab", durations):
             run_file(con, "05_vocab.sql")
         with stage("06-07 items and prices by slice of weeks", durations):
