@@ -237,7 +237,7 @@ def test_input_errors_are_one_clear_line(tmp_path):
     with pytest.raises(UserError, match="no data rows"):
         run_splits(cfg(), str(raw), tmp_path / "out")
     write(raw / "transactions_200607.csv", [dict(day(1, 0), SPEND="abc"), dict(day(1, 1), SPEND="")])
-    with pytest.raises(UserError, match=r"all 2 rows rejected \(bad_type 1, missing_required 1\)"):
+    with pytest.raises(UserError, match=r"all 2 rows rejected \(bad_type 1, missing_value 1\)"):
         run_splits(cfg(), str(raw), tmp_path / "out")
     (raw / "transactions_200607.csv").unlink()
     (raw / "transactions_200609.csv.gz").write_bytes(b"not gzip at all")
