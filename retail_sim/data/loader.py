@@ -17,10 +17,11 @@ from typing import Any
 
 import torch
 
+from retail_sim.data.chunks import in_batch_order
 from retail_sim.data.compact import CompactBatch, unpack
 from retail_sim.data.dataset import EpochRequest, WorldModelDataset
 from retail_sim.data.evaluation import EvaluationDataLoader
-from retail_sim.data.sharding import EpochPlan
+from retail_sim.data.sharding import EpochPlan, rank_pieces
 from retail_sim.errors import UserError
 
 __all__ = ["EvaluationDataLoader", "WorldModelDataLoader", "WorldModelDataset"]
@@ -115,10 +116,13 @@ class WorldModelDataLoader:
             view.pack_in_workers = True
             messages = torch.utils.data.DataLoader(
                 view, batch_size=None, num_workers=self.num_workers, pin_memory=pin, collate_fn=_identity)
-            it = (b for message in messages for b in unpack(message))
+            pieces = rank_pieces(self.plan(), self.rank, start)
+            it = in_batch_order(((ids.numpy(), unpack((data, metas))) for ids, data, metas in messages), pieces)
         else:
-            it = (b.pin_memory() if pin else b for b in view)
+            it = iter(view)
         for batch in it:
+            if pin and not batch.data.is_pinned():  # merged batches and the main process's own
+                batch = batch.pin_memory()
             self._position += 1
             yield batch
         self._start = 0  # a completed epoch iterates in full next time

@@ -243,3 +243,70 @@ def batch_rows(plan: EpochPlan, global_batch: int) -> tuple[np.ndarray, np.ndarr
         rows = window_permutation(plan, s, int(w))[pos[sel]]
         groups[sel], offsets[sel] = window_row_location(plan.streams[s], int(w), rows)
     return groups, offsets
+
+
+@dataclass(frozen=True)
+class RankPieces:
+    """A rank's batches from `start` on, cut where they cross a shuffle window into pieces; a unit is
+    the pieces one window gives (a window read again by the repeated batches of a padded round is a
+    new unit). Units are numbered by their first batch (then window); pieces are sorted by (unit,
+    batch). DataLoader worker w builds the units u with u % n == w, so each window is read by one
+    worker; the main process puts the pieces back in batch order (a batch of several pieces is
+    their concatenation, compact.merge)."""
+
+    batch: np.ndarray  # [P] int64 the piece's batch: index into the rank's batches from `start`
+    stream: np.ndarray  # [P] int64 index into plan.streams
+    window: np.ndarray  # [P] int64 window of that stream
+    lo: np.ndarray  # [P] int64 first position of the piece in the window's permuted order
+    hi: np.ndarray  # [P] int64 end position
+    unit: np.ndarray  # [P] int64 ascending
+    n_batches: int
+
+    @property
+    def n_units(self) -> int:
+        return int(self.unit[-1]) + 1 if self.unit.size else 0
+
+    def worker_pieces(self, worker: int, num_workers: int) -> np.ndarray:
+        """[p] int64 the pieces worker `worker` builds, in order (num_workers 0: the main process alone)."""
+        return np.flatnonzero(self.unit % max(num_workers, 1) == worker)
+
+    def batch_pieces(self) -> tuple[np.ndarray, np.ndarray]:
+        """(pieces in batch order, window order within a batch [P], [n_batches + 1] offsets of each batch)."""
+        order = np.lexsort((self.window, self.batch))
+        return order, np.searchsorted(self.batch[order], np.arange(self.n_batches + 1))
+
+
+def rank_pieces(plan: EpochPlan, rank: int, start: int = 0) -> RankPieces:
+    """The pieces and units of this rank's batches from `start` (see RankPieces)."""
+    rest = plan.rank_batches(rank)[start:]
+    s, k = plan.batch_stream[rest], plan.batch_number[rest]
+    n = rest.size
+    row0 = k * plan.batch_size
+    row1, w0, w1, passes = (np.zeros(n, dtype=np.int64) for _ in range(4))
+    for i, st in enumerate(plan.streams):
+        sel = np.flatnonzero(s == i)
+        row1[sel] = np.minimum(row0[sel] + plan.batch_size, st.n_rows)
+        w0[sel] = np.searchsorted(st.window_rows, row0[sel], side="right") - 1
+        w1[sel] = np.searchsorted(st.window_rows, row1[sel] - 1, side="right") - 1
+        passes[sel] = np.concatenate([[0], np.cumsum(np.diff(k[sel]) < 0)]) if sel.size else passes[sel]
+    count = w1 - w0 + 1
+    batch = np.repeat(np.arange(n, dtype=np.int64), count)
+    window = w0[batch] + np.arange(batch.size, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    first, end = np.zeros(batch.size, dtype=np.int64), np.zeros(batch.size, dtype=np.int64)
+    for i, st in enumerate(plan.streams):
+        sel = s[batch] == i
+        first[sel], end[sel] = st.window_rows[window[sel]], st.window_rows[window[sel] + 1]
+    lo = np.maximum(row0[batch], first) - first
+    hi = np.minimum(row1[batch], end) - first
+    keep = hi > lo  # empty windows (an empty row group) give no piece
+    batch, window, lo, hi = batch[keep], window[keep], lo[keep], hi[keep]
+    key = np.stack([s[batch], passes[batch], window], axis=1)
+    units, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    first_batch = np.full(len(units), n, dtype=np.int64)
+    np.minimum.at(first_batch, inv, batch)
+    number = np.empty(len(units), dtype=np.int64)
+    number[np.lexsort((units[:, 2], first_batch))] = np.arange(len(units))
+    unit = number[inv]
+    order = np.lexsort((batch, unit))
+    return RankPieces(batch[order], s[batch][order], window[order], lo[order], hi[order], unit[order], int(n))
