@@ -201,4 +201,7 @@ def test_rank_pieces_cover_each_batch_and_split_windows_between_workers(world_si
             assert (np.diff(p.batch[p.unit == u]) > 0).all()
         mine = [p.worker_pieces(w, workers) for w in range(max(workers, 1))]
         assert sorted(np.concatenate(mine).tolist()) == list(range(p.batch.size))
-        assert all(len(set(p.unit[m] % max(workers, 1))) <= 1 for m in mine)
+        owner = p.unit_workers(workers)
+        assert all(set(owner[p.unit[m]].tolist()) <= {w} for w, m in enumerate(mine))
+        load = np.bincount(owner, weights=np.bincount(p.unit, weights=p.hi - p.lo), minlength=max(workers, 1))
+        assert load.max() - load.min() <= max(np.bincount(p.unit, weights=p.hi - p.lo), default=0)

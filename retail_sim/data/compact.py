@@ -12,6 +12,7 @@ masked item (8 above 32,767 items) — 12 KiB for the real sample's mean basket 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -66,8 +67,10 @@ _NUMPY = {torch.int64: np.int64, torch.int32: np.int32, torch.float32: np.float3
           torch.int8: np.int8, torch.bool: np.bool_}
 
 
+@functools.lru_cache(maxsize=4096)
 def layout(m: CompactMeta) -> tuple[dict[str, tuple[int, torch.dtype, tuple[int, ...]]], int]:
-    """(name -> (byte offset, dtype, shape), total bytes) of a batch's buffer."""
+    """(name -> (byte offset, dtype, shape), total bytes) of a batch's buffer (cached: batches of a
+    bucket share a few metas; callers do not modify the dict)."""
     out, at = {}, 0
     for name, dtype, shape in _fields(m):
         out[name] = (at, dtype, shape)

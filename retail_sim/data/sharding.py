@@ -250,7 +250,7 @@ class RankPieces:
     """A rank's batches from `start` on, cut where they cross a shuffle window into pieces; a unit is
     the pieces one window gives (a window read again by the repeated batches of a padded round is a
     new unit). Units are numbered by their first batch (then window); pieces are sorted by (unit,
-    batch). DataLoader worker w builds the units u with u % n == w, so each window is read by one
+    batch). Each unit is built by one DataLoader worker (unit_workers), so each window is read by one
     worker; the main process puts the pieces back in batch order (a batch of several pieces is
     their concatenation, compact.merge)."""
 
@@ -266,9 +266,23 @@ class RankPieces:
     def n_units(self) -> int:
         return int(self.unit[-1]) + 1 if self.unit.size else 0
 
-    def worker_pieces(self, worker: int, num_workers: int) -> np.ndarray:
-        """[p] int64 the pieces worker `worker` builds, in order (num_workers 0: the main process alone)."""
-        return np.flatnonzero(self.unit % max(num_workers, 1) == worker)
+    def unit_workers(self, num_workers: int, row_cost: np.ndarray | None = None) -> np.ndarray:
+        """[U] int64 the worker that builds each unit: in unit order, the worker with the least work so
+        far (rows x row_cost [streams] of their stream, default 1; the lowest number on a tie), so the
+        workers' work differs by at most one window's and each builds its units about when they are
+        due. num_workers 0: the main process alone."""
+        n = max(num_workers, 1)
+        cost = np.ones(int(self.stream.max(initial=0)) + 1) if row_cost is None else np.asarray(row_cost, dtype=np.float64)
+        rows = np.bincount(self.unit, weights=(self.hi - self.lo) * cost[self.stream], minlength=self.n_units)
+        load, out = np.zeros(n), np.zeros(self.n_units, dtype=np.int64)
+        for u, r in enumerate(rows.tolist()):
+            out[u] = w = int(np.argmin(load))
+            load[w] += r
+        return out
+
+    def worker_pieces(self, worker: int, num_workers: int, row_cost: np.ndarray | None = None) -> np.ndarray:
+        """[p] int64 the pieces worker `worker` builds, in order (unit_workers)."""
+        return np.flatnonzero(self.unit_workers(num_workers, row_cost)[self.unit] == worker)
 
     def batch_pieces(self) -> tuple[np.ndarray, np.ndarray]:
         """(pieces in batch order, window order within a batch [P], [n_batches + 1] offsets of each batch)."""
