@@ -203,5 +203,6 @@ def test_rank_pieces_cover_each_batch_and_split_windows_between_workers(world_si
         assert sorted(np.concatenate(mine).tolist()) == list(range(p.batch.size))
         owner = p.unit_workers(workers)
         assert all(set(owner[p.unit[m]].tolist()) <= {w} for w, m in enumerate(mine))
-        load = np.bincount(owner, weights=np.bincount(p.unit, weights=p.hi - p.lo), minlength=max(workers, 1))
-        assert load.max() - load.min() <= max(np.bincount(p.unit, weights=p.hi - p.lo), default=0)
+        for s in np.unique(p.stream):  # a span's windows go to one worker
+            for sp in np.unique(p.span[p.stream == s]):
+                assert len(set(owner[p.unit[(p.stream == s) & (p.span == sp)]].tolist())) == 1

@@ -260,6 +260,7 @@ class RankPieces:
     lo: np.ndarray  # [P] int64 first position of the piece in the window's permuted order
     hi: np.ndarray  # [P] int64 end position
     unit: np.ndarray  # [P] int64 ascending
+    span: np.ndarray  # [P] int64 span of the window (its row groups) in the stream, numbered per pass
     n_batches: int
 
     @property
@@ -267,16 +268,19 @@ class RankPieces:
         return int(self.unit[-1]) + 1 if self.unit.size else 0
 
     def unit_workers(self, num_workers: int, row_cost: np.ndarray | None = None) -> np.ndarray:
-        """[U] int64 the worker that builds each unit: in unit order, the worker with the least work so
-        far (rows x row_cost [streams] of their stream, default 1; the lowest number on a tie), so the
-        workers' work differs by at most one window's and each builds its units about when they are
-        due. num_workers 0: the main process alone."""
+        """[U] int64 the worker that builds each unit: the worker that built an earlier window of the
+        same span (a span's row groups are decoded front to back once, whichever windows it is cut
+        into), else, in unit order, the worker with the least work so far (rows x row_cost [streams]
+        of their stream, default 1; the lowest number on a tie), so each builds its units about when
+        they are due. num_workers 0: the main process alone."""
         n = max(num_workers, 1)
         cost = np.ones(int(self.stream.max(initial=0)) + 1) if row_cost is None else np.asarray(row_cost, dtype=np.float64)
         rows = np.bincount(self.unit, weights=(self.hi - self.lo) * cost[self.stream], minlength=self.n_units)
-        load, out = np.zeros(n), np.zeros(self.n_units, dtype=np.int64)
+        first = np.searchsorted(self.unit, np.arange(self.n_units))
+        spans = list(zip(self.stream[first].tolist(), self.span[first].tolist(), strict=True))
+        load, out, owner = np.zeros(n), np.zeros(self.n_units, dtype=np.int64), {}
         for u, r in enumerate(rows.tolist()):
-            out[u] = w = int(np.argmin(load))
+            out[u] = w = owner.setdefault(spans[u], int(np.argmin(load)))
             load[w] += r
         return out
 
@@ -314,6 +318,10 @@ def rank_pieces(plan: EpochPlan, rank: int, start: int = 0) -> RankPieces:
     hi = np.minimum(row1[batch], end) - first
     keep = hi > lo  # empty windows (an empty row group) give no piece
     batch, window, lo, hi = batch[keep], window[keep], lo[keep], hi[keep]
+    span = np.zeros(batch.size, dtype=np.int64)
+    for i, st in enumerate(plan.streams):
+        sel = s[batch] == i
+        span[sel] = st.window_span[window[sel]] + passes[batch][sel] * st.span_parts.size
     key = np.stack([s[batch], passes[batch], window], axis=1)
     units, inv = np.unique(key, axis=0, return_inverse=True)
     inv = inv.reshape(-1)
@@ -323,4 +331,5 @@ def rank_pieces(plan: EpochPlan, rank: int, start: int = 0) -> RankPieces:
     number[np.lexsort((units[:, 2], first_batch))] = np.arange(len(units))
     unit = number[inv]
     order = np.lexsort((batch, unit))
-    return RankPieces(batch[order], s[batch][order], window[order], lo[order], hi[order], unit[order], int(n))
+    return RankPieces(batch[order], s[batch][order], window[order], lo[order], hi[order], unit[order], span[order],
+                      int(n))
