@@ -12,7 +12,6 @@ masked item (8 above 32,767 items) — 12 KiB for the real sample's mean basket 
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -67,10 +66,8 @@ _NUMPY = {torch.int64: np.int64, torch.int32: np.int32, torch.float32: np.float3
           torch.int8: np.int8, torch.bool: np.bool_}
 
 
-@functools.lru_cache(maxsize=4096)
 def layout(m: CompactMeta) -> tuple[dict[str, tuple[int, torch.dtype, tuple[int, ...]]], int]:
-    """(name -> (byte offset, dtype, shape), total bytes) of a batch's buffer (cached: batches of a
-    bucket share a few metas; callers do not modify the dict)."""
+    """(name -> (byte offset, dtype, shape), total bytes) of a batch's buffer."""
     out, at = {}, 0
     for name, dtype, shape in _fields(m):
         out[name] = (at, dtype, shape)
@@ -139,18 +136,21 @@ class CompactBatch:
         self.__init__(state["data"], state["meta"])
 
 
-def pack(batches: list[CompactBatch]) -> tuple[torch.Tensor, tuple[CompactMeta, ...]]:
-    """Several batches as one buffer and their metas: a DataLoader worker hands over one
-    shared-memory tensor per message instead of one per batch."""
-    return torch.cat([b.data for b in batches]), tuple(b.meta for b in batches)
+META_FIELDS = ("B", "S", "M", "N", "K", "X", "wide_ids", "wide_items", "auxiliary", "hide_masked_prices")
 
 
-def unpack(packed: tuple[torch.Tensor, tuple[CompactMeta, ...]]) -> list[CompactBatch]:
+def pack(batches: list[CompactBatch]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Several batches as one buffer and an int64 table [n, 11] of their CompactMeta fields and byte
+    sizes: a DataLoader worker hands over two shared-memory tensors per message, nothing to unpickle."""
+    table = torch.tensor([[*(int(getattr(b.meta, f)) for f in META_FIELDS), b.nbytes] for b in batches], dtype=torch.int64)
+    return torch.cat([b.data for b in batches]), table
+
+
+def unpack(data: torch.Tensor, table: torch.Tensor) -> list[CompactBatch]:
     """Inverse of pack: views into the packed buffer (pinned when it is)."""
-    data, metas = packed
     out, at = [], 0
-    for m in metas:
-        n = layout(m)[1]
+    for *ints, flags_wide_ids, wide_items, auxiliary, hide, n in table.tolist():
+        m = CompactMeta(*ints, bool(flags_wide_ids), bool(wide_items), bool(auxiliary), bool(hide))
         out.append(CompactBatch(data[at:at + n], m))
         at += n
     return out

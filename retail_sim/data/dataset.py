@@ -155,7 +155,7 @@ class WorldModelDataset(IterableDataset):
 
     def __iter__(self) -> Iterator[CompactBatch | tuple]:
         """The request's batches in order; in a DataLoader worker with pack_in_workers, messages
-        (piece numbers [p] int64, buffer, metas) of the pieces of the windows this worker builds
+        (buffer, [p, 12] int64 piece number ‖ compact.pack's table) of the pieces of the windows this worker builds
         (sharding.RankPieces), IPC_BATCHES pieces a message, which WorldModelDataLoader puts in
         order. In a worker without it, worker 0 yields every batch and the others none."""
         r = self.request
@@ -178,6 +178,7 @@ class WorldModelDataset(IterableDataset):
                                          build, self.settings.max_seq_len, IPC_BATCHES if packed else chunks.READ_BATCHES)
         if packed:
             for ids, batches in messages:
-                yield (torch.from_numpy(ids), *pack(batches))
+                data, table = pack(batches)
+                yield data, torch.cat([torch.from_numpy(ids)[:, None], table], dim=1)  # two tensors a message
         else:
             yield from chunks.in_batch_order(messages, pieces)

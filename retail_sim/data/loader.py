@@ -117,7 +117,7 @@ class WorldModelDataLoader:
             messages = torch.utils.data.DataLoader(
                 view, batch_size=None, num_workers=self.num_workers, pin_memory=pin, collate_fn=_identity)
             pieces = rank_pieces(self.plan(), self.rank, start)
-            it = in_batch_order(((ids.numpy(), unpack((data, metas))) for ids, data, metas in messages), pieces)
+            it = in_batch_order(((table[:, 0].numpy(), unpack(data, table[:, 1:])) for data, table in messages), pieces)
         else:
             it = iter(view)
         for batch in it:
