@@ -154,15 +154,18 @@ def fake_cache(prepared: Path):
 
 
 def epoch_peak_rss(prepared: Path, split: str = "train", fake: bool = False) -> dict:
-    """Iterate one full training epoch of the loader alone in this process; peak RSS (MiB) and counts."""
+    """Iterate one full training epoch of the loader alone in this process; peak RSS (MiB) at the end
+    and before the first batch (imports, the cache, the dataset opened), and counts."""
     loader = _loader(prepared, None, split, 0, fake_cache(prepared) if fake else None)  # the folder's own config
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     n = rows = 0
     t0 = time.perf_counter()
     for batch in loader:
         n += 1
         rows += batch.meta.B
     return {"batches": n, "baskets": rows, "seconds": round(time.perf_counter() - t0, 1),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_before_loop_mib": round(before, 1)}
 
 
 def history_cost(prepared: Path, cfg: Config, batches: int, pairs: int = 2, cache=None) -> dict:
