@@ -1,11 +1,11 @@
 """The loaders of contract C: WorldModelDataLoader (training and validation batches for this rank)
 here; WorldModelDataset (data/dataset.py) and EvaluationDataLoader (data/evaluation.py) beside it.
 
-Training: the epoch plan (sharding.py) says which rows form each batch; a reader streams each
-bucket's shuffle windows front to back (one window per bucket held at a time, chunks.py) and
-assemble.py turns the rows of a chunk of batches into CompactBatch buffers (ids and per-item
-scalars); worker processes hand them over IPC_BATCHES to a message (compact.pack), pinned when
-pin_memory is set. BatchEncoder (encoder.py) builds each WorldModelBatch on the training device.
+Training: the epoch plan (sharding.py) says which rows form each batch, cut where they cross a
+shuffle window into pieces (sharding.rank_pieces); each window is read by one worker (or the main
+process), which turns its pieces' rows into CompactBatch buffers (ids and per-item scalars,
+assemble.py) and hands them over IPC_BATCHES to a message (compact.pack), pinned when pin_memory
+is set; chunks.in_batch_order puts them back in the rank's batch order. BatchEncoder (encoder.py) builds each WorldModelBatch on the training device.
 Evaluation: the split is read week by week, grouped by date, hour or week, with masks that depend
 on the basket id only.
 """

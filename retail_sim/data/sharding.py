@@ -17,10 +17,11 @@ All streams' batches are interleaved in a seeded random order; within a stream b
 their order k = 0, 1, ..., so a reader walks each stream's windows once, front to back.
 Ranks: the global order is cut to a multiple of the world size (drop_last: the tail is dropped,
 counted) or padded by repeating its first batches (counted); rank r takes positions
-r, r + W, r + 2W, ... Workers: the rank's batches are dealt in groups of g consecutive batches
-(one message between processes), worker w taking groups w, w + n, ... — the round-robin order in
-which torch's DataLoader collects them, so the sequence of batches is the same for any number of
-workers and any g.
+r, r + W, r + 2W, ... Workers (rank_pieces): the rank's batches are cut at window boundaries into
+pieces and each window's pieces (a unit) are built by one DataLoader worker, so a window is read
+by one process; the main process puts the pieces back in batch order, so the sequence of batches
+is the same for any number of workers. worker_batches is the dealing of whole batches round-robin
+(the loader's before issue 14's rework; the plan tests still use it to check completeness).
 """
 
 from __future__ import annotations
