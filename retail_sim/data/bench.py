@@ -153,18 +153,31 @@ def fake_cache(prepared: Path):
     return FakeCache(n_products=n["products"], n_customers=n["customers"], n_stores=n["stores"])
 
 
+def peak_rss_mib() -> float:
+    """Peak RSS of this process's memory (VmHWM, Linux; else ru_maxrss). ru_maxrss alone is not
+    enough: a child started by a larger process reports the parent's size at the fork."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def epoch_peak_rss(prepared: Path, split: str = "train", fake: bool = False) -> dict:
     """Iterate one full training epoch of the loader alone in this process; peak RSS (MiB) at the end
     and before the first batch (imports, the cache, the dataset opened), and counts."""
     loader = _loader(prepared, None, split, 0, fake_cache(prepared) if fake else None)  # the folder's own config
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = peak_rss_mib()
     n = rows = 0
     t0 = time.perf_counter()
     for batch in loader:
         n += 1
         rows += batch.meta.B
     return {"batches": n, "baskets": rows, "seconds": round(time.perf_counter() - t0, 1),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mib": round(peak_rss_mib(), 1),
             "peak_rss_before_loop_mib": round(before, 1)}
 
 
