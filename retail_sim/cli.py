@@ -323,9 +323,9 @@ def bench_train_cmd(
 @bench_app.command("loader")
 def bench_loader_cmd(
     prepared: PreparedOpt = None,
-    batches: Annotated[int, typer.Option(help="Timed training batches (B=64, masking on) after 5 warm-up ones.")] = 400,
-    workers: Annotated[int, typer.Option(help="DataLoader workers for the second measurement (0 skips it).")] = 2,
-    full_epoch: Annotated[bool, typer.Option("--full-epoch", help="Also iterate a whole epoch in a child process and print its peak RSS.")] = False,
+    batches: Annotated[int, typer.Option(help="Timed training batches (B=64, masking on) from the loader's start; 0: a whole epoch.")] = 0,
+    workers: Annotated[int, typer.Option(help="DataLoader workers for the second measurement (0 skips it); each shuffle window is read by one worker.")] = 2,
+    full_epoch: Annotated[bool, typer.Option("--full-epoch", help="Also iterate a whole epoch of the loader alone (1 process) in a child process and print its peak RSS, and the peak before its first batch.")] = False,
     fake_cache: Annotated[bool, typer.Option("--fake-cache", help="A fake tensor cache sized from the folder's vocab instead of its tensor_cache/ (folders without one).")] = False,
     config: ConfigOpt = None,
     sets: SetOpt = None,

@@ -311,29 +311,60 @@ def test_batches_identical_whatever_the_chunking(tiny, monkeypatch, read, slots)
 
 
 def test_window_reader_rows_and_one_window_per_stream(tiny):
-    """rows_many gives the rows sharding.batch_rows names, in batch order, and holds one window per stream."""
+    """WindowReader.pieces gives the rows sharding.batch_rows names, piece after piece (batches cut at
+    window boundaries), and holds one window per stream."""
     import numpy as np
 
     from retail_sim.data.chunks import WindowReader
     from retail_sim.data.rows import GroupReader
-    from retail_sim.data.sharding import batch_rows
+    from retail_sim.data.sharding import batch_rows, rank_pieces
 
     cfg = apply(Config(), {"loader.shuffle_window": 2})
     ds = dataset(tiny, config=cfg)
     dl = WorldModelDataLoader(ds, batch_size=5, drop_last=False)
     plan = dl.plan()
+    pieces = rank_pieces(plan, 0)
     reader, groups = WindowReader(plan, ds.layout), GroupReader(ds.layout)
-    for s, st in enumerate(plan.streams):
-        for k0 in range(0, st.n_batches, 3):  # three batches at a time, some straddling windows
-            ks = np.arange(k0, min(k0 + 3, st.n_batches))
-            rows, sizes = reader.rows_many(s, ks)
-            expect = []
-            for k in ks:
-                g = int(np.flatnonzero((plan.batch_stream == s) & (plan.batch_number == k))[0])
-                for group, offset in zip(*batch_rows(plan, g), strict=True):
-                    expect.append(int(groups.read(int(group)).scalars["basket_id"][offset]))
-            assert rows.scalars["basket_id"].tolist() == expect and sizes.sum() == len(expect)
-            assert len([key for key in reader.windows if key[0] == s]) == 1
+    order, offsets = pieces.batch_pieces()
+    assert (np.diff(offsets) > 1).any()  # some batches straddle two windows
+    for i in range(pieces.n_batches):
+        got = []
+        for p in order[offsets[i]:offsets[i + 1]]:
+            rows = reader.pieces(pieces.stream[[p]], pieces.window[[p]], pieces.lo[[p]], pieces.hi[[p]])
+            got.extend(rows.scalars["basket_id"].tolist())
+            assert len([key for key in reader.windows if key[0] == pieces.stream[p]]) == 1
+        expect = [int(groups.read(int(g)).scalars["basket_id"][r]) for g, r in zip(*batch_rows(plan, i), strict=True)]
+        assert got == expect
+
+
+def test_merged_pieces_are_the_batch_built_at_once(tiny):
+    """compact.merge of the batches built from consecutive row ranges has the bytes of the batch
+    built from all those rows in one call (own S and fixed shapes, wide item indices)."""
+    from retail_sim.data.compact import merge
+    from retail_sim.data.rows import GroupReader
+
+    ds = dataset(tiny)
+    rows = GroupReader(ds.layout).read(0)
+    n = rows.n
+    for edges in (None, np.array([40])):
+        whole = ds.compact(rows, np.array([n]), epoch=1, masking="train", trip="dropout", edges=edges)[0]
+        for cuts in ([0, 1, n], [0, 5, 9, n], [0, n - 1, n]):
+            parts = [ds.compact(rows.slice(a, b), np.array([b - a]), epoch=1, masking="train", trip="dropout",
+                                edges=edges)[0] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+            assert same_compact(merge(parts), whole)
+    from retail_sim.data.compact import CompactBatch, CompactMeta, field_arrays, layout
+
+    def batch(N, K, first):  # N items, K masked at first, first + 1, ...
+        m = CompactMeta(B=1, S=N, M=K, N=N, K=K, X=0, wide_ids=False, wide_items=N > 32_767, auxiliary=True,
+                        hide_masked_prices=True)
+        data = torch.zeros(layout(m)[1], dtype=torch.uint8)
+        f = field_arrays(data, m)
+        f["baskets"][8] = N
+        f["masked_item"][...] = torch.arange(first, first + K)
+        return CompactBatch(data, m)
+
+    big = merge([batch(30_000, 2, 0), batch(5_000, 2, 10)])
+    assert big.meta.wide_items and big.masked_item.tolist() == [0, 1, 30_010, 30_011]
 
 
 def test_t2_equals_the_padded_oracle(tiny):

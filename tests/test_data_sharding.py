@@ -165,3 +165,44 @@ def test_window_rows_changes_the_shuffle_not_the_rows():
     assert rows(a) != rows(b)
     assert rows(b) == rows(plan_epoch(STREAM, ROWS, seed=2, epoch=0, batch_size=4, window=3, window_rows=5,
                                       drop_last=False))  # pure
+
+
+@pytest.mark.parametrize("world_size, start", [(1, 0), (2, 0), (3, 2)])
+@pytest.mark.parametrize("workers", [0, 1, 2, 3])
+@pytest.mark.parametrize("drop_last", [True, False])
+@pytest.mark.parametrize("window_rows", [2, 5, 13, 10**6])
+def test_rank_pieces_cover_each_batch_and_split_windows_between_workers(world_size, start, workers, drop_last,
+                                                                          window_rows):
+    """A rank's batches cut at window boundaries: each batch's pieces, in window order, are its rows
+    (batch_rows); a unit is one window's pieces, numbered by first batch; each unit goes to one worker
+    and the workers' pieces together are all pieces, each worker's in unit order."""
+    from retail_sim.data.sharding import rank_pieces, window_permutation, window_row_location
+
+    plan = plan_epoch(STREAM, ROWS, seed=3, epoch=1, batch_size=4, world_size=world_size, window=2,
+                      window_rows=window_rows, drop_last=drop_last)
+    for rank in range(world_size):
+        rest = plan.rank_batches(rank)[start:]
+        p = rank_pieces(plan, rank, start)
+        assert p.n_batches == rest.size and (np.diff(p.unit) >= 0).all()
+        order, offsets = p.batch_pieces()
+        for i, g in enumerate(rest):
+            got = []
+            for j in order[offsets[i]:offsets[i + 1]]:
+                s, w = int(p.stream[j]), int(p.window[j])
+                assert s == plan.batch_stream[g] and p.hi[j] > p.lo[j]
+                rows = window_permutation(plan, s, w)[p.lo[j]:p.hi[j]]
+                grp, off = window_row_location(plan.streams[s], w, rows)
+                got.extend((STARTS[grp] + off).tolist())
+            assert got == global_rows(plan, int(g)).tolist()
+        first = [int(p.batch[p.unit == u].min()) for u in range(p.n_units)]
+        assert first == sorted(first)
+        for u in range(p.n_units):  # one window per unit, its batches ascending
+            assert len({(int(s), int(w)) for s, w in zip(p.stream[p.unit == u], p.window[p.unit == u], strict=True)}) == 1
+            assert (np.diff(p.batch[p.unit == u]) > 0).all()
+        mine = [p.worker_pieces(w, workers) for w in range(max(workers, 1))]
+        assert sorted(np.concatenate(mine).tolist()) == list(range(p.batch.size))
+        owner = p.unit_workers(workers)
+        assert all(set(owner[p.unit[m]].tolist()) <= {w} for w, m in enumerate(mine))
+        for s in np.unique(p.stream):  # a span's windows go to one worker
+            for sp in np.unique(p.span[p.stream == s]):
+                assert len(set(owner[p.unit[(p.stream == s) & (p.span == sp)]].tolist())) == 1

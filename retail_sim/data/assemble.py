@@ -17,6 +17,7 @@ import torch
 from retail_sim.arrays import ragged_ranges
 from retail_sim.data.compact import (
     BASKET_INTS,
+    INT16_MAX,
     PRICES,
     CompactBatch,
     CompactMeta,
@@ -26,8 +27,6 @@ from retail_sim.data.compact import (
 from retail_sim.data.masking import mask_items, trip_hidden
 from retail_sim.data.rows import BasketRows
 from retail_sim.errors import UserError
-
-INT16_MAX = 32_767
 
 
 @dataclass(frozen=True)

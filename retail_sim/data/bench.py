@@ -1,7 +1,8 @@
 """`retail-sim bench loader`: the loader's speed, bytes and memory, each against a baseline in the
 same process.
 
-Training batches, B = 64, masking on. Printed: compact batch bytes (what crosses the worker
+Training batches, B = 64, masking on, timed from the loader's start over a whole epoch (or the
+first --batches). Printed: compact batch bytes (what crosses the worker
 boundary) and a numpy copy of them; samples/s of the loader alone in one process and with
 DataLoader workers (measured alternately; with the processes' CPU time, which shared cores do
 not inflate the way they inflate wall time); samples/s with the BatchEncoder building each
@@ -38,11 +39,13 @@ def _loader(prepared: Path, cfg: Config | None, split: str, workers: int, cache=
                                 fixed_shapes=fixed_shapes)
 
 
-def measure(prepared: Path, cfg: Config, batches: int = 400, split: str = "train", cache=None, *,
+def measure(prepared: Path, cfg: Config, batches: int = 0, split: str = "train", cache=None, *,
             encode: bool = False, numpy_history: bool = False, fixed_shapes: bool = False) -> dict:
-    """One process: `batches` compact batches (after 5 warm-up ones), each also encoded on the CPU
-    (encode) or given the numpy history lookup (numpy_history); wall and process CPU time per batch,
-    bytes, padding (1 - items / (B x S))."""
+    """One process: the first `batches` compact batches of an epoch (0: the whole epoch), timed from
+    the loader's start (each shuffle window is read and built when its first batch is due, so a
+    part of an epoch is not its average), each also encoded on the CPU (encode) or given the numpy
+    history lookup (numpy_history); wall and process CPU time per batch, bytes, padding
+    (1 - items / (B x S))."""
     from retail_sim.data.encoder import BatchEncoder
     from retail_sim.data.history import encode_history
 
@@ -50,12 +53,9 @@ def measure(prepared: Path, cfg: Config, batches: int = 400, split: str = "train
     loader = _loader(prepared, cfg, split, 0, cache, fixed_shapes)
     encoder = BatchEncoder.from_dataset(loader.dataset) if encode else None
     s, index = loader.dataset.settings, loader.dataset.cache.history
-    it = iter(loader)
-    for _ in range(min(5, len(loader) - 1)):
-        next(it)
     sizes, items, slots, samples = [], 0, 0, 0
     c0, t0 = time.process_time(), time.perf_counter()
-    for compact in it:
+    for compact in loader:
         if encoder is not None:
             encoder(compact)
         if numpy_history and s.history_k:
@@ -84,29 +84,35 @@ def copy_baseline(sizes: list[int]) -> dict:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (Linux)."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
+    """utime + stime of a process, from /proc (Linux); 0 once it has exited."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure_workers(prepared: Path, cfg: Config, workers: int, batches: int, split: str = "train", cache=None) -> dict:
-    """samples/s with `workers` DataLoader worker processes (clock from the first batch on), and the
-    CPU time per batch of the main process and of the workers over the same span."""
+def measure_workers(prepared: Path, cfg: Config, workers: int, batches: int = 0, split: str = "train", cache=None) -> dict:
+    """samples/s with `workers` DataLoader worker processes over the first `batches` batches of an
+    epoch (0: the whole epoch), timed from the loader's start as in measure (the workers' start
+    included), and the CPU time per batch of the main process and of the workers over that span."""
     loader = _loader(prepared, cfg, split, workers, cache)
+    c_main, t0 = time.process_time(), time.perf_counter()
     it = iter(loader)
-    next(it)
-    inner = _worker_pids()
-    c_main, c_workers, t0 = time.process_time(), sum(_cpu_seconds(p) for p in inner), time.perf_counter()
     samples = n = 0
+    inner: list[int] = []
+    worker_cpu = 0.0
     for batch in it:
         samples += batch.meta.B
         n += 1
+        inner = inner or _worker_pids()
+        if n == batches or n == len(loader):  # the workers' CPU before they exit
+            worker_cpu = sum(_cpu_seconds(p) for p in inner)
         if n == batches:
             break
     wall = time.perf_counter() - t0
     main_cpu = time.process_time() - c_main
-    worker_cpu = sum(_cpu_seconds(p) for p in inner) - c_workers
     del it
     return {"workers": workers, "samples_per_s": samples / wall, "main_cpu_ms_per_batch": 1e3 * main_cpu / n,
             "worker_cpu_ms_per_batch": 1e3 * worker_cpu / n, "batches": n}
@@ -147,16 +153,32 @@ def fake_cache(prepared: Path):
     return FakeCache(n_products=n["products"], n_customers=n["customers"], n_stores=n["stores"])
 
 
+def peak_rss_mib() -> float:
+    """Peak RSS of this process's memory (VmHWM, Linux; else ru_maxrss). ru_maxrss alone is not
+    enough: a child started by a larger process reports the parent's size at the fork."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def epoch_peak_rss(prepared: Path, split: str = "train", fake: bool = False) -> dict:
-    """Iterate one full training epoch of the loader alone in this process; peak RSS (MiB) and counts."""
+    """Iterate one full training epoch of the loader alone in this process; peak RSS (MiB) at the end
+    and before the first batch (imports, the cache, the dataset opened), and counts."""
     loader = _loader(prepared, None, split, 0, fake_cache(prepared) if fake else None)  # the folder's own config
+    before = peak_rss_mib()
     n = rows = 0
     t0 = time.perf_counter()
     for batch in loader:
         n += 1
         rows += batch.meta.B
     return {"batches": n, "baskets": rows, "seconds": round(time.perf_counter() - t0, 1),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mib": round(peak_rss_mib(), 1),
+            "peak_rss_before_loop_mib": round(before, 1)}
 
 
 def history_cost(prepared: Path, cfg: Config, batches: int, pairs: int = 2, cache=None) -> dict:
@@ -181,7 +203,9 @@ def run(prepared: Path, cfg: Config, batches: int, workers: int, full_epoch: boo
         fake: bool = False) -> dict:
     cache = fake_cache(prepared) if fake else None
     load = os.getloadavg()[0]
-    echo(f"load average {load:.2f} on {os.cpu_count()} cores; B={B}, masking on; medians of {pairs} alternating runs")
+    span = f"the first {batches} batches" if batches else "a whole epoch"
+    echo(f"load average {load:.2f} on {os.cpu_count()} cores; B={B}, masking on; {span} from the loader's start; "
+         f"medians of {pairs} alternating runs")
     ones, manys, encoded = [], [], []
     for _ in range(pairs):
         ones.append(measure(prepared, cfg, batches, cache=cache))

@@ -1,20 +1,23 @@
-"""Reading and building a worker's batches a chunk at a time.
+"""Reading and building a worker's pieces of batches a chunk at a time, and putting them in batch order.
 
-WindowReader holds, per stream (bucket), the shuffle window the current batches need and hands out
-the rows of several batches at once; Chunks reads the next READ_BATCHES batches of a stream when the
-first of them is due and builds their compact batches in calls of up to CHUNK_SLOTS [B, S] slots. A
-batch's values do not depend on its chunk (tests/test_data_loader.py compares with one batch per call).
+WindowReader holds the shuffle windows the current pieces need (sharding.RankPieces: a batch cut at
+window boundaries) and hands out their rows; piece_messages reads READ_BATCHES pieces at a time and
+builds their compact batches in calls of up to CHUNK_SLOTS [B, S] slots; in_batch_order puts pieces
+from any number of workers back into the rank's batch order. A batch's values do not depend on its
+chunk or its pieces (tests/test_data_loader.py compares with one batch per call).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
-from retail_sim.data.compact import CompactBatch
+from retail_sim.data.compact import CompactBatch, merge
 from retail_sim.data.rows import BasketRows, GroupCursor, GroupReader, Layout
-from retail_sim.data.sharding import EpochPlan, batches_windows, window_permutation
+from retail_sim.data.sharding import EpochPlan, RankPieces, window_permutation
 
-READ_BATCHES = 32  # batches of one stream read from the shuffle windows at once
+READ_BATCHES = 32  # pieces of batches (training) or batches (evaluation) read and built together
 CHUNK_SLOTS = 4096  # [B, S] slots built in one assemble.compact_batches call
 
 
@@ -33,48 +36,11 @@ def chunk_cuts(sizes: np.ndarray, lens: np.ndarray, max_seq_len: int, budget: in
     return np.array([*cuts, sizes.size], dtype=np.int64)
 
 
-class Chunks:
-    """Batches i = 0, 1, ... of one worker, built a chunk at a time: the next READ_BATCHES batches
-    of a stream are read together and built in calls of up to CHUNK_SLOTS slots when the first
-    of them is due (build(rows, sizes, streams) -> batches). A batch's values do not depend on its chunk."""
-
-    def __init__(self, streams: np.ndarray, numbers: np.ndarray, reader: WindowReader, build, max_seq_len: int):
-        self.streams, self.numbers, self.reader, self.build = streams, numbers, reader, build
-        self.max_seq_len = max_seq_len
-        self.queue = {int(s): np.flatnonzero(streams == s) for s in np.unique(streams)}
-        self.cursor = dict.fromkeys(self.queue, 0)
-        self.calls: dict[int, tuple[BasketRows, np.ndarray, np.ndarray]] = {}  # first batch -> rows, sizes, batches
-        self.call_of: dict[int, int] = {}
-        self.ready: dict[int, CompactBatch] = {}
-
-    def _read(self, s: int) -> None:
-        q, c = self.queue[s], self.cursor[s]
-        members = q[c:c + READ_BATCHES]
-        back = np.flatnonzero(np.diff(self.numbers[members]) < 0)  # padded rounds repeat early batches
-        members = members[:back[0] + 1] if back.size else members
-        self.cursor[s] = c + members.size
-        rows, sizes = self.reader.rows_many(s, self.numbers[members])
-        cuts = chunk_cuts(sizes, np.diff(rows.offsets), self.max_seq_len, CHUNK_SLOTS)
-        row0 = np.concatenate([[0], np.cumsum(sizes)])
-        for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
-            first = int(members[a])
-            self.calls[first] = (rows.slice(int(row0[a]), int(row0[b])), sizes[a:b], members[a:b])
-            self.call_of.update(dict.fromkeys(members[a:b].tolist(), first))
-
-    def take(self, i: int) -> CompactBatch:
-        if i not in self.ready:
-            if i not in self.call_of:
-                self._read(int(self.streams[i]))
-            rows, sizes, members = self.calls.pop(self.call_of[i])
-            self.ready.update(zip(members.tolist(), self.build(rows, sizes, self.streams[members]), strict=True))
-        self.call_of.pop(i, None)
-        return self.ready.pop(i)
-
-
 class WindowReader:
-    """Holds, per stream, the shuffle window the current batches need (its slices' rows and the
-    window's permutation); windows behind the current batches are released. The row groups of the
-    current span are decoded front to back once, a window's share at a time (GroupCursor)."""
+    """Holds, per stream, the shuffle window the current pieces need (its slices' rows and the
+    window's permutation), released after its unit's last piece. A slice that is a whole row group
+    is one read; otherwise the row groups of the current span are decoded front to back, a window's
+    share at a time (GroupCursor), and a reader that skips a window still decodes its rows."""
 
     def __init__(self, plan: EpochPlan, layout: Layout):
         self.plan = plan
@@ -90,39 +56,80 @@ class WindowReader:
             st = self.plan.streams[s]
             groups, lo, hi = st.window_slices(w)
             keep = {int(g) for g in groups}
+            n_rows = lambda g: int(st.group_rows[np.flatnonzero(st.groups == g)[0]])  # noqa: E731
             cursors = {g: c for g, c in self.cursors.get(s, {}).items() if g in keep}  # other spans' are done
             parts = []
             for g, a, b in zip(groups.tolist(), lo.tolist(), hi.tolist(), strict=True):
-                if b > a:
+                if b > a and a == 0 and b == n_rows(g) and g not in cursors:  # a whole row group: one read
+                    parts.append(self.groups.read(g))
+                elif b > a:
                     if g not in cursors:
-                        n = int(st.group_rows[np.flatnonzero(st.groups == g)[0]])
-                        cursors[g] = GroupCursor(self.groups, g, max(b - a, min(n, 1024)))
+                        cursors[g] = GroupCursor(self.groups, g, max(b - a, min(n_rows(g), 1024)))
                     parts.append(cursors[g].take(a, b))
             self.cursors[s] = cursors
             starts = np.concatenate([[0], np.cumsum([p.n for p in parts])]).astype(np.int64)
             self.windows[key] = (parts, starts, window_permutation(self.plan, s, w))
         return self.windows[key]
 
-    def rows_many(self, s: int, ks: np.ndarray) -> tuple[BasketRows, np.ndarray]:
-        """Rows of batches ks (ascending batch numbers of stream s), batch after batch, and their sizes.
-        A window is released once no later batch needs it, before the next one is read."""
-        window, pos, sizes = batches_windows(self.plan, s, ks)
-        last = int(window[-1])
-        for key in [key for key in self.windows if key[0] == s and key[1] < int(window[0])]:
-            del self.windows[key]
+    def release(self, s: int, w: int) -> None:
+        """Drop window w of stream s (its last piece is built)."""
+        self.windows.pop((s, w), None)
+
+    def pieces(self, streams: np.ndarray, windows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> BasketRows:
+        """Rows of pieces [p] (stream, window, positions [lo, hi) of the window's permuted order), piece
+        after piece. A stream's earlier windows are released when a later one is read."""
         taken, order = [], []
-        for w in np.unique(window).tolist():  # ascending batch numbers: windows in order
+        at0 = np.concatenate([[0], np.cumsum(hi - lo)])
+        pos = np.arange(int(at0[-1]), dtype=np.int64) - np.repeat(at0[:-1] - lo, hi - lo)  # position in its window
+        piece = np.repeat(np.arange(lo.size), hi - lo)
+        for s, w in dict.fromkeys(zip(streams.tolist(), windows.tolist(), strict=True)):
+            for key in [key for key in self.windows if key[0] == s and key[1] != w]:
+                del self.windows[key]
             parts, starts, perm = self._window(s, w)
-            at = np.flatnonzero(window == w)
+            at = np.flatnonzero((streams[piece] == s) & (windows[piece] == w))
             row = perm[pos[at]]
             part = np.searchsorted(starts, row, side="right") - 1
             for j in np.unique(part).tolist():
                 sel = part == j
                 taken.append(parts[j].take(row[sel] - starts[j]))
                 order.append(at[sel])
-            if w < last:  # later batches of this stream start in `last` or after: one window held at a time
-                del self.windows[(s, w)]
         rows = BasketRows.concat(taken)
-        if len(taken) > 1:  # back to batch order
+        if len(taken) > 1:  # back to piece order
             rows = rows.take(np.argsort(np.concatenate(order), kind="stable"))
-        return rows, sizes
+        return rows
+
+
+def piece_messages(pieces: RankPieces, mine: np.ndarray, reader: WindowReader, build, max_seq_len: int,
+                   group: int) -> Iterator[tuple[np.ndarray, list[CompactBatch]]]:
+    """(piece numbers, their compact batches) for the pieces `mine` (ascending), `group` pieces a
+    message; rows are read READ_BATCHES pieces at a time and built in calls of up to CHUNK_SLOTS
+    slots (build(rows, sizes, streams) -> batches). A window is released after its unit's last piece."""
+    last = np.append(pieces.unit[1:] != pieces.unit[:-1], True)  # the last piece of its unit
+    for a in range(0, mine.size, max(group, 1)):
+        ids, out = mine[a:a + max(group, 1)], []
+        for b in range(0, ids.size, max(READ_BATCHES, 1)):
+            part = ids[b:b + max(READ_BATCHES, 1)]
+            sizes = pieces.hi[part] - pieces.lo[part]
+            rows = reader.pieces(pieces.stream[part], pieces.window[part], pieces.lo[part], pieces.hi[part])
+            cuts = chunk_cuts(sizes, np.diff(rows.offsets), max_seq_len, CHUNK_SLOTS)
+            row0 = np.concatenate([[0], np.cumsum(sizes)])
+            for c0, c1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+                out.extend(build(rows.slice(int(row0[c0]), int(row0[c1])), sizes[c0:c1], pieces.stream[part[c0:c1]]))
+            for j in part[last[part]].tolist():
+                reader.release(int(pieces.stream[j]), int(pieces.window[j]))
+        yield ids, out
+
+
+def in_batch_order(messages: Iterator[tuple[np.ndarray, list[CompactBatch]]], pieces: RankPieces) -> Iterator[CompactBatch]:
+    """The rank's batches in order from messages of pieces arriving in any order: pieces wait until
+    their batch is due (a batch of several pieces is compact.merge of them). Held: the pieces of the
+    windows whose batches have begun and not ended (about one window per stream) and the messages
+    received ahead of them."""
+    order, offsets = pieces.batch_pieces()
+    have: dict[int, CompactBatch] = {}
+    for i in range(pieces.n_batches):
+        need = order[offsets[i]:offsets[i + 1]].tolist()
+        while any(p not in have for p in need):
+            ids, batches = next(messages)
+            have.update(zip(np.asarray(ids).tolist(), batches, strict=True))
+        yield merge([have.pop(p) for p in need])

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 ALIGN = 8
+INT16_MAX = 32_767  # ids and item indices up to this fit int16
 
 
 @dataclass(frozen=True)
@@ -135,18 +136,46 @@ class CompactBatch:
         self.__init__(state["data"], state["meta"])
 
 
-def pack(batches: list[CompactBatch]) -> tuple[torch.Tensor, tuple[CompactMeta, ...]]:
-    """Several batches as one buffer and their metas: a DataLoader worker hands over one
-    shared-memory tensor per message instead of one per batch."""
-    return torch.cat([b.data for b in batches]), tuple(b.meta for b in batches)
+META_FIELDS = ("B", "S", "M", "N", "K", "X", "wide_ids", "wide_items", "auxiliary", "hide_masked_prices")
 
 
-def unpack(packed: tuple[torch.Tensor, tuple[CompactMeta, ...]]) -> list[CompactBatch]:
+def pack(batches: list[CompactBatch]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Several batches as one buffer and an int64 table [n, 11] of their CompactMeta fields and byte
+    sizes: a DataLoader worker hands over two shared-memory tensors per message, nothing to unpickle."""
+    table = torch.tensor([[*(int(getattr(b.meta, f)) for f in META_FIELDS), b.nbytes] for b in batches], dtype=torch.int64)
+    return torch.cat([b.data for b in batches]), table
+
+
+def unpack(data: torch.Tensor, table: torch.Tensor) -> list[CompactBatch]:
     """Inverse of pack: views into the packed buffer (pinned when it is)."""
-    data, metas = packed
     out, at = [], 0
-    for m in metas:
-        n = layout(m)[1]
+    for *ints, flags_wide_ids, wide_items, auxiliary, hide, n in table.tolist():
+        m = CompactMeta(*ints, bool(flags_wide_ids), bool(wide_items), bool(auxiliary), bool(hide))
         out.append(CompactBatch(data[at:at + n], m))
         at += n
     return out
+
+
+def merge(pieces: list[CompactBatch]) -> CompactBatch:
+    """The batch whose baskets are those of `pieces`, one piece after the other: the bytes
+    assemble.compact_batches gives for all their rows at once (every value is per basket; S, M are
+    the pieces' largest, N, K, X their sums, masked item indices shifted by the items before)."""
+    if len(pieces) == 1:
+        return pieces[0]
+    ms = [p.meta for p in pieces]
+    n = sum(m.N for m in ms)
+    meta = CompactMeta(B=sum(m.B for m in ms), S=max(m.S for m in ms), M=max(m.M for m in ms), N=n,
+                       K=sum(m.K for m in ms), X=sum(m.X for m in ms), wide_ids=ms[0].wide_ids,
+                       wide_items=n > INT16_MAX, auxiliary=ms[0].auxiliary, hide_masked_prices=ms[0].hide_masked_prices)
+    out = torch.zeros(layout(meta)[1], dtype=torch.uint8)  # zeros: the alignment bytes are defined too
+    f = field_arrays(out, meta)
+    parts = [field_arrays(p.data, p.meta) for p in pieces]
+    item0 = np.concatenate([[0], np.cumsum([m.N for m in ms])])
+    for name, target in f.items():
+        axis = 1 if name in ("baskets", "prices") else 0
+        if name == "masked_item":
+            values = [q[name].to(target.dtype) + int(item0[j]) for j, q in enumerate(parts)]
+        else:
+            values = [q[name] for q in parts]
+        target.copy_(torch.cat(values, dim=axis))
+    return CompactBatch(out, meta)

@@ -1,11 +1,11 @@
 """The loaders of contract C: WorldModelDataLoader (training and validation batches for this rank)
 here; WorldModelDataset (data/dataset.py) and EvaluationDataLoader (data/evaluation.py) beside it.
 
-Training: the epoch plan (sharding.py) says which rows form each batch; a reader streams each
-bucket's shuffle windows front to back (one window per bucket held at a time, chunks.py) and
-assemble.py turns the rows of a chunk of batches into CompactBatch buffers (ids and per-item
-scalars); worker processes hand them over IPC_BATCHES to a message (compact.pack), pinned when
-pin_memory is set. BatchEncoder (encoder.py) builds each WorldModelBatch on the training device.
+Training: the epoch plan (sharding.py) says which rows form each batch, cut where they cross a
+shuffle window into pieces (sharding.rank_pieces); each window is read by one worker (or the main
+process), which turns its pieces' rows into CompactBatch buffers (ids and per-item scalars,
+assemble.py) and hands them over IPC_BATCHES to a message (compact.pack), pinned when pin_memory
+is set; chunks.in_batch_order puts them back in the rank's batch order. BatchEncoder (encoder.py) builds each WorldModelBatch on the training device.
 Evaluation: the split is read week by week, grouped by date, hour or week, with masks that depend
 on the basket id only.
 """
@@ -17,10 +17,11 @@ from typing import Any
 
 import torch
 
+from retail_sim.data.chunks import in_batch_order
 from retail_sim.data.compact import CompactBatch, unpack
 from retail_sim.data.dataset import EpochRequest, WorldModelDataset
 from retail_sim.data.evaluation import EvaluationDataLoader
-from retail_sim.data.sharding import EpochPlan
+from retail_sim.data.sharding import EpochPlan, rank_pieces
 from retail_sim.errors import UserError
 
 __all__ = ["EvaluationDataLoader", "WorldModelDataLoader", "WorldModelDataset"]
@@ -115,10 +116,13 @@ class WorldModelDataLoader:
             view.pack_in_workers = True
             messages = torch.utils.data.DataLoader(
                 view, batch_size=None, num_workers=self.num_workers, pin_memory=pin, collate_fn=_identity)
-            it = (b for message in messages for b in unpack(message))
+            pieces = rank_pieces(self.plan(), self.rank, start)
+            it = in_batch_order(((table[:, 0].numpy(), unpack(data, table[:, 1:])) for data, table in messages), pieces)
         else:
-            it = (b.pin_memory() if pin else b for b in view)
+            it = iter(view)
         for batch in it:
+            if pin and not batch.data.is_pinned():  # merged batches and the main process's own
+                batch = batch.pin_memory()
             self._position += 1
             yield batch
         self._start = 0  # a completed epoch iterates in full next time

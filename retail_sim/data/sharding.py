@@ -17,10 +17,11 @@ All streams' batches are interleaved in a seeded random order; within a stream b
 their order k = 0, 1, ..., so a reader walks each stream's windows once, front to back.
 Ranks: the global order is cut to a multiple of the world size (drop_last: the tail is dropped,
 counted) or padded by repeating its first batches (counted); rank r takes positions
-r, r + W, r + 2W, ... Workers: the rank's batches are dealt in groups of g consecutive batches
-(one message between processes), worker w taking groups w, w + n, ... — the round-robin order in
-which torch's DataLoader collects them, so the sequence of batches is the same for any number of
-workers and any g.
+r, r + W, r + 2W, ... Workers (rank_pieces): the rank's batches are cut at window boundaries into
+pieces and each window's pieces (a unit) are built by one DataLoader worker, so a window is read
+by one process; the main process puts the pieces back in batch order, so the sequence of batches
+is the same for any number of workers. worker_batches is the dealing of whole batches round-robin
+(the loader's before issue 14's rework; the plan tests still use it to check completeness).
 """
 
 from __future__ import annotations
@@ -243,3 +244,93 @@ def batch_rows(plan: EpochPlan, global_batch: int) -> tuple[np.ndarray, np.ndarr
         rows = window_permutation(plan, s, int(w))[pos[sel]]
         groups[sel], offsets[sel] = window_row_location(plan.streams[s], int(w), rows)
     return groups, offsets
+
+
+@dataclass(frozen=True)
+class RankPieces:
+    """A rank's batches from `start` on, cut where they cross a shuffle window into pieces; a unit is
+    the pieces one window gives (a window read again by the repeated batches of a padded round is a
+    new unit). Units are numbered by their first batch (then window); pieces are sorted by (unit,
+    batch). Each unit is built by one DataLoader worker (unit_workers), so each window is read by one
+    worker; the main process puts the pieces back in batch order (a batch of several pieces is
+    their concatenation, compact.merge)."""
+
+    batch: np.ndarray  # [P] int64 the piece's batch: index into the rank's batches from `start`
+    stream: np.ndarray  # [P] int64 index into plan.streams
+    window: np.ndarray  # [P] int64 window of that stream
+    lo: np.ndarray  # [P] int64 first position of the piece in the window's permuted order
+    hi: np.ndarray  # [P] int64 end position
+    unit: np.ndarray  # [P] int64 ascending
+    span: np.ndarray  # [P] int64 span of the window (its row groups) in the stream, numbered per pass
+    n_batches: int
+
+    @property
+    def n_units(self) -> int:
+        return int(self.unit[-1]) + 1 if self.unit.size else 0
+
+    def unit_workers(self, num_workers: int, row_cost: np.ndarray | None = None) -> np.ndarray:
+        """[U] int64 the worker that builds each unit: the worker that built an earlier window of the
+        same span (a span's row groups are decoded front to back once, whichever windows it is cut
+        into), else, in unit order, the worker with the least work so far (rows x row_cost [streams]
+        of their stream, default 1; the lowest number on a tie), so each builds its units about when
+        they are due. num_workers 0: the main process alone."""
+        n = max(num_workers, 1)
+        cost = np.ones(int(self.stream.max(initial=0)) + 1) if row_cost is None else np.asarray(row_cost, dtype=np.float64)
+        rows = np.bincount(self.unit, weights=(self.hi - self.lo) * cost[self.stream], minlength=self.n_units)
+        first = np.searchsorted(self.unit, np.arange(self.n_units))
+        spans = list(zip(self.stream[first].tolist(), self.span[first].tolist(), strict=True))
+        load, out, owner = np.zeros(n), np.zeros(self.n_units, dtype=np.int64), {}
+        for u, r in enumerate(rows.tolist()):
+            out[u] = w = owner.setdefault(spans[u], int(np.argmin(load)))
+            load[w] += r
+        return out
+
+    def worker_pieces(self, worker: int, num_workers: int, row_cost: np.ndarray | None = None) -> np.ndarray:
+        """[p] int64 the pieces worker `worker` builds, in order (unit_workers)."""
+        return np.flatnonzero(self.unit_workers(num_workers, row_cost)[self.unit] == worker)
+
+    def batch_pieces(self) -> tuple[np.ndarray, np.ndarray]:
+        """(pieces in batch order, window order within a batch [P], [n_batches + 1] offsets of each batch)."""
+        order = np.lexsort((self.window, self.batch))
+        return order, np.searchsorted(self.batch[order], np.arange(self.n_batches + 1))
+
+
+def rank_pieces(plan: EpochPlan, rank: int, start: int = 0) -> RankPieces:
+    """The pieces and units of this rank's batches from `start` (see RankPieces)."""
+    rest = plan.rank_batches(rank)[start:]
+    s, k = plan.batch_stream[rest], plan.batch_number[rest]
+    n = rest.size
+    row0 = k * plan.batch_size
+    row1, w0, w1, passes = (np.zeros(n, dtype=np.int64) for _ in range(4))
+    for i, st in enumerate(plan.streams):
+        sel = np.flatnonzero(s == i)
+        row1[sel] = np.minimum(row0[sel] + plan.batch_size, st.n_rows)
+        w0[sel] = np.searchsorted(st.window_rows, row0[sel], side="right") - 1
+        w1[sel] = np.searchsorted(st.window_rows, row1[sel] - 1, side="right") - 1
+        passes[sel] = np.concatenate([[0], np.cumsum(np.diff(k[sel]) < 0)]) if sel.size else passes[sel]
+    count = w1 - w0 + 1
+    batch = np.repeat(np.arange(n, dtype=np.int64), count)
+    window = w0[batch] + np.arange(batch.size, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    first, end = np.zeros(batch.size, dtype=np.int64), np.zeros(batch.size, dtype=np.int64)
+    for i, st in enumerate(plan.streams):
+        sel = s[batch] == i
+        first[sel], end[sel] = st.window_rows[window[sel]], st.window_rows[window[sel] + 1]
+    lo = np.maximum(row0[batch], first) - first
+    hi = np.minimum(row1[batch], end) - first
+    keep = hi > lo  # empty windows (an empty row group) give no piece
+    batch, window, lo, hi = batch[keep], window[keep], lo[keep], hi[keep]
+    span = np.zeros(batch.size, dtype=np.int64)
+    for i, st in enumerate(plan.streams):
+        sel = s[batch] == i
+        span[sel] = st.window_span[window[sel]] + passes[batch][sel] * st.span_parts.size
+    key = np.stack([s[batch], passes[batch], window], axis=1)
+    units, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    first_batch = np.full(len(units), n, dtype=np.int64)
+    np.minimum.at(first_batch, inv, batch)
+    number = np.empty(len(units), dtype=np.int64)
+    number[np.lexsort((units[:, 2], first_batch))] = np.arange(len(units))
+    unit = number[inv]
+    order = np.lexsort((batch, unit))
+    return RankPieces(batch[order], s[batch][order], window[order], lo[order], hi[order], unit[order], span[order],
+                      int(n))
