@@ -61,7 +61,7 @@ class SplitsConfig:
     bucket_edges: list[int] = field(default_factory=lambda: [2, 4, 7, 11, 16, 22, 30, 50])  # seq_len upper bounds (17% padding on the real sample, 49% with 10/20/35/50: docs/loader.md)
     price_window_weeks: int = 4  # base_price / category_avg_price look back this many weeks
     max_reject_fraction: float = 0.001  # fail the run above this share of rejected rows
-    row_group_size: int = 4_096  # rows per Parquet row group of the samples (and items, history): loader.window_rows / loader.shuffle_window, so a shuffle window is whole row groups (docs/loader.md)
+    row_group_size: int = 4_096  # rows per Parquet row group of the samples (items/ and history/ use DuckDB's 122,880): loader.window_rows / loader.shuffle_window, so a shuffle window is whole row groups (docs/loader.md)
     items_per_slice: int = 20_000_000  # items, prices, sample lists and the cache's co-purchase counts are built in week ranges, the history in customer ranges, of at most ~this many items (list() cannot spill)
 
 

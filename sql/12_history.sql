@@ -65,5 +65,5 @@ copy (
     from final
     order by customer_idx, product_idx, shop_ts
 ) to (getvariable('target')) (
-    format parquet, compression zstd, row_group_size getvariable('row_group_size')
+    format parquet, compression zstd, row_group_size 122880  -- the DuckDB default; splits.row_group_size sets only the samples files (the loader unit)
 );
