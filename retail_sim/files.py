@@ -11,6 +11,7 @@ manifests are ever removed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import json
@@ -208,6 +209,9 @@ def output_folder(out: Path, command: str, inputs: Iterable[Path] = (),
             work = work_path(out)
             if work.is_dir() and is_owned(work):
                 shutil.rmtree(work, ignore_errors=True)
+            elif work.is_dir():  # interrupted between work_folder's mkdir and its marker: empty
+                with contextlib.suppress(OSError):
+                    work.rmdir()
             raise
 
 

@@ -27,6 +27,7 @@ from retail_sim.files import (
     remove_owned,
     remove_stale,
     work_folder,
+    work_path,
 )
 from retail_sim.sqlrun import glob_literal
 
@@ -179,3 +180,18 @@ def test_glob_literal_reads_exactly_the_named_folder(tmp_path, name):
         con.execute(f"copy (select {value} as v) to (getvariable('target')) (format parquet)")
     pattern = glob_literal(tmp_path / name) + "/*.parquet"
     assert con.execute("select list(v) from read_parquet(?)", [pattern]).fetchone()[0] == [1]
+
+
+def test_an_interrupt_before_the_work_marker_leaves_no_temp_folder(tmp_path):
+    # Ctrl-C between work_folder's mkdir and its marker (seen in CI): the empty folder is removed
+    out = tmp_path / "prepared"
+    with pytest.raises(KeyboardInterrupt), output_folder(out, "splits"):
+        work_path(out).mkdir()
+        raise KeyboardInterrupt
+    assert not work_path(out).exists()
+    keep = tmp_path / "other"  # a temp-named folder holding files but no marker is not ours: kept
+    with pytest.raises(KeyboardInterrupt), output_folder(keep, "splits"):
+        work_path(keep).mkdir()
+        (work_path(keep) / "data.csv").write_text("x")
+        raise KeyboardInterrupt
+    assert (work_path(keep) / "data.csv").exists()
