@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from retail_sim.data.sharding import batch_rows, part_bounds, plan_epoch, span_parts, worker_batches
+from retail_sim.data.sharding import (
+    batch_rows,
+    part_bounds,
+    plan_epoch,
+    rank_pieces,
+    span_parts,
+    window_permutation,
+    window_row_location,
+)
 
 # 3 buckets, uneven row groups (incl. an empty one)
 STREAM = np.array([1, 1, 1, 2, 2, 3, 3, 3, 3, 1])
@@ -17,31 +25,30 @@ def global_rows(plan, b):
     return STARTS[g] + r
 
 
-def rows_of_rank(plan, rank, workers=0, start=0, group=1):
-    """Batches of one rank as the torch DataLoader would collect them from its workers: each
-    worker's messages of `group` batches, round-robin."""
-    per_worker = [list(worker_batches(plan.rank_batches(rank), start, w, workers, group))
-                  for w in range(max(workers, 1))]
-    order = []
-    while any(per_worker):
-        for q in per_worker:
-            order.extend(q[:group])
-            del q[:group]
-    return order
+def pieces_rows(plan, pieces):
+    """The global rows of each of a RankPieces' batches, read back from its pieces in batch order
+    (what the main process rebuilds from the workers' pieces)."""
+    order, offsets = pieces.batch_pieces()
+    out = []
+    for i in range(pieces.n_batches):
+        got = []
+        for j in order[offsets[i]:offsets[i + 1]]:
+            s, w = int(pieces.stream[j]), int(pieces.window[j])
+            rows = window_permutation(plan, s, w)[pieces.lo[j]:pieces.hi[j]]
+            grp, off = window_row_location(plan.streams[s], w, rows)
+            got.extend((STARTS[grp] + off).tolist())
+        out.append(got)
+    return out
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3, 4])
-@pytest.mark.parametrize("workers, group", [(0, 1), (1, 1), (2, 1), (3, 1), (2, 2), (3, 4)])
 @pytest.mark.parametrize("drop_last", [True, False])
 @pytest.mark.parametrize("window_rows", [2, 5, 13, 10**6])
-def test_plan_disjoint_complete_equal(world_size, workers, group, drop_last, window_rows):
+def test_plan_disjoint_complete_equal(world_size, drop_last, window_rows):
     plan = plan_epoch(STREAM, ROWS, seed=3, epoch=1, batch_size=4, world_size=world_size, window=2,
                       window_rows=window_rows, drop_last=drop_last)
-    per_rank = [rows_of_rank(plan, r, workers, group=group) for r in range(world_size)]
+    per_rank = [list(plan.rank_batches(r)) for r in range(world_size)]
     assert len({len(b) for b in per_rank}) == 1  # DDP never hangs
-    # worker split collects exactly the rank's batches in plan order
-    for r in range(world_size):
-        assert per_rank[r] == list(plan.rank_batches(r))
     seen = [global_rows(plan, b) for r in range(world_size) for b in per_rank[r]]
     flat = np.concatenate(seen)
     for b in (b for r in range(world_size) for b in per_rank[r]):  # one bucket per batch
@@ -84,14 +91,15 @@ def test_interleaves_buckets_and_keeps_stream_order():
         assert (ks == np.arange(ks.size)).all()
 
 
-@pytest.mark.parametrize("workers, group", [(0, 1), (2, 1), (3, 1), (2, 3), (3, 8)])
 @pytest.mark.parametrize("window_rows", [3, 7, 10**6])
-def test_resume_yields_exactly_the_rest(workers, group, window_rows):
+def test_resume_yields_exactly_the_rest(window_rows):
+    """The pieces of a rank's batches from `start` rebuild exactly the rows of its batches from
+    `start` on, whichever batch the cut falls in."""
     plan = plan_epoch(STREAM, ROWS, seed=9, epoch=4, batch_size=3, world_size=2, window=3, window_rows=window_rows)
-    full = rows_of_rank(plan, 1, workers, group=group)
-    assert full == list(plan.rank_batches(1))
+    full = pieces_rows(plan, rank_pieces(plan, 1))
+    assert full == [global_rows(plan, int(b)).tolist() for b in plan.rank_batches(1)]
     for start in (0, 1, 4, len(full)):
-        assert rows_of_rank(plan, 1, workers, start, group) == full[start:]
+        assert pieces_rows(plan, rank_pieces(plan, 1, start)) == full[start:]
 
 
 def test_counts_in_plan():
@@ -176,24 +184,17 @@ def test_rank_pieces_cover_each_batch_and_split_windows_between_workers(world_si
     """A rank's batches cut at window boundaries: each batch's pieces, in window order, are its rows
     (batch_rows); a unit is one window's pieces, numbered by first batch; each unit goes to one worker
     and the workers' pieces together are all pieces, each worker's in unit order."""
-    from retail_sim.data.sharding import rank_pieces, window_permutation, window_row_location
-
     plan = plan_epoch(STREAM, ROWS, seed=3, epoch=1, batch_size=4, world_size=world_size, window=2,
                       window_rows=window_rows, drop_last=drop_last)
     for rank in range(world_size):
         rest = plan.rank_batches(rank)[start:]
         p = rank_pieces(plan, rank, start)
         assert p.n_batches == rest.size and (np.diff(p.unit) >= 0).all()
+        assert pieces_rows(plan, p) == [global_rows(plan, int(g)).tolist() for g in rest]
         order, offsets = p.batch_pieces()
         for i, g in enumerate(rest):
-            got = []
             for j in order[offsets[i]:offsets[i + 1]]:
-                s, w = int(p.stream[j]), int(p.window[j])
-                assert s == plan.batch_stream[g] and p.hi[j] > p.lo[j]
-                rows = window_permutation(plan, s, w)[p.lo[j]:p.hi[j]]
-                grp, off = window_row_location(plan.streams[s], w, rows)
-                got.extend((STARTS[grp] + off).tolist())
-            assert got == global_rows(plan, int(g)).tolist()
+                assert p.stream[j] == plan.batch_stream[g] and p.hi[j] > p.lo[j]
         first = [int(p.batch[p.unit == u].min()) for u in range(p.n_units)]
         assert first == sorted(first)
         for u in range(p.n_units):  # one window per unit, its batches ascending

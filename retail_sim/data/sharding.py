@@ -20,8 +20,7 @@ counted) or padded by repeating its first batches (counted); rank r takes positi
 r, r + W, r + 2W, ... Workers (rank_pieces): the rank's batches are cut at window boundaries into
 pieces and each window's pieces (a unit) are built by one DataLoader worker, so a window is read
 by one process; the main process puts the pieces back in batch order, so the sequence of batches
-is the same for any number of workers. worker_batches is the dealing of whole batches round-robin
-(the loader's before issue 14's rework; the plan tests still use it to check completeness).
+is the same for any number of workers.
 """
 
 from __future__ import annotations
@@ -113,16 +112,6 @@ class EpochPlan:
         if not 0 <= rank < self.world_size:
             raise ValueError(f"rank {rank} outside world size {self.world_size}")
         return np.arange(rank, self.n_batches, self.world_size, dtype=np.int64)
-
-
-def worker_batches(rank_batches: np.ndarray, start: int, worker: int, num_workers: int, group: int = 1) -> np.ndarray:
-    """The batches one DataLoader worker produces, in order: the rank's batches from `start`
-    (resume), dealt round-robin in groups of `group` consecutive batches. num_workers 0 means the
-    main process alone (= one worker)."""
-    n = max(num_workers, 1)
-    rest = rank_batches[start:]
-    group_of = np.arange(rest.size) // max(group, 1)
-    return rest[group_of % n == worker]
 
 
 def plan_epoch(
