@@ -312,7 +312,7 @@ def _customer_state(b: CacheBuild, product: ProductTable, customer_segment: np.n
 def _stream_customer_weeks(b: CacheBuild) -> CustomerRows:
     """06_customer_weeks streamed in chunks of cache.chunk_rows: the affinity part goes straight to
     the memory-mapped array, Python keeps four scalars per row (keys, baskets, week, customer)."""
-    n_rows = sqlfiles.count(b.con, "06_customer_weeks")
+    n_rows = int(sqlfiles.run(b.con, "06_customer_weeks_count")["n"][0])
     state = preallocated_memmap(b.folder / "customer_state.npy", np.float32, (n_rows, STATE_DIM))
     rows = CustomerRows(state, np.empty(n_rows, dtype=np.int64), np.empty(n_rows, dtype=np.int64),
                         np.empty(n_rows, dtype=np.int32))

@@ -65,11 +65,6 @@ def copurchase_pairs(con: duckdb.DuckDBPyConnection, first_week: int, last_week:
     return _columns(table)
 
 
-def count(con: duckdb.DuckDBPyConnection, name: str, **variables: Any) -> int:
-    """Rows sql/cache/<name>.sql returns (DuckDB runs it without sending the rows)."""
-    return int(con.execute(f"select count(*) from ({_query(con, name, variables)})").fetchall()[0][0])
-
-
 def stream(con: duckdb.DuckDBPyConnection, name: str, chunk_rows: int, **variables: Any) -> Iterator[dict[str, np.ndarray]]:
     """Run sql/cache/<name>.sql and yield its rows in order, as numpy columns of at most
     `chunk_rows` rows each: Python holds one chunk at a time, DuckDB spills the rest."""
