@@ -353,6 +353,7 @@ def _fill_history(b: CacheBuild, rows: CustomerRows, projected: np.ndarray, n_cu
     """Week by week: the rows of a week read the decayed history mean of strictly earlier weeks,
     then the week's lines (sql/cache/07_customer_week_lines) are added to it."""
     acc = customer_state.HistoryAccumulator(n_customers, HISTORY_DIM, b.cfg.cache.half_life_weeks)
+    vectors = np.empty((0, projected.shape[1]))
     order = np.argsort(rows.week, kind="stable")
     bounds = np.r_[np.searchsorted(rows.week[order], b.weeks), rows.n]
     for i, week in enumerate(b.weeks):
@@ -360,7 +361,11 @@ def _fill_history(b: CacheBuild, rows: CustomerRows, projected: np.ndarray, n_cu
         if len(at):
             rows.state[at, :HISTORY_DIM] = acc.state(rows.customer[at]).astype(np.float32)
         lines = sqlfiles.run(b.con, "07_customer_week_lines", week=int(week))
-        acc.add_week(int(week), lines["customer_idx"].astype(np.int64), projected[lines["product_idx"].astype(np.int64)],
+        product = lines["product_idx"].astype(np.int64)
+        if len(product) > len(vectors):  # the week's product rows, in one array reused week to week
+            vectors = np.empty((len(product), projected.shape[1]))
+        np.take(projected, product, axis=0, out=vectors[: len(product)])
+        acc.add_week(int(week), lines["customer_idx"].astype(np.int64), vectors[: len(product)],
                      lines["n_lines"].astype(np.float64))
     rows.state.flush()
 
