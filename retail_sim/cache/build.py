@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from retail_sim import hints
+from retail_sim.arrays import reused_rows
 from retail_sim.cache import customer_state, linalg, products, segments, sqlfiles, stores
 from retail_sim.cache.history import write_history_index
 from retail_sim.cache.tensor_cache import CACHE_FILES
@@ -362,8 +363,7 @@ def _fill_history(b: CacheBuild, rows: CustomerRows, projected: np.ndarray, n_cu
             rows.state[at, :HISTORY_DIM] = acc.state(rows.customer[at]).astype(np.float32)
         lines = sqlfiles.run(b.con, "07_customer_week_lines", week=int(week))
         product = lines["product_idx"].astype(np.int64)
-        if len(product) > len(vectors):  # the week's product rows, in one array reused week to week
-            vectors = np.empty((len(product), projected.shape[1]))
+        vectors = reused_rows(vectors, len(product))  # the week's product rows
         np.take(projected, product, axis=0, out=vectors[: len(product)])
         acc.add_week(int(week), lines["customer_idx"].astype(np.int64), vectors[: len(product)],
                      lines["n_lines"].astype(np.float64))

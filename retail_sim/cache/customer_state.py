@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from retail_sim.arrays import sorted_lookup
+from retail_sim.arrays import reused_rows, sorted_lookup
 
 WEEK_KEY = 1 << 16  # key = customer_idx * WEEK_KEY + week (weeks are < 65,536)
 
@@ -102,14 +102,7 @@ class HistoryAccumulator:
         self.weights = np.zeros(n_customers + 1)
         self.last = np.zeros(n_customers + 1, dtype=np.int64)
         self.lam = decay_per_week(half_life_weeks)
-        self._buffer: np.ndarray | None = None
-
-    def _scratch(self, shape: tuple[int, int]) -> np.ndarray:
-        """A float64 [L, D] work array reused from week to week (a fresh 1.1 GB array a week at 214M
-        rows cost more in page faults than the arithmetic)."""
-        if self._buffer is None or self._buffer.shape[0] < shape[0] or self._buffer.shape[1] != shape[1]:
-            self._buffer = np.empty((max(shape[0], 1), shape[1]))
-        return self._buffer[: shape[0]]
+        self._weighted = np.empty((0, dim))  # [L, D] work array of add_week (arrays.reused_rows)
 
     def state(self, customers: np.ndarray) -> np.ndarray:
         """Decayed mean of everything added so far for `customers` [n] -> [n, D] (0 if nothing)."""
@@ -127,8 +120,8 @@ class HistoryAccumulator:
         # each customer's weighted vectors summed in line order (torch's index_add_ on the CPU, one
         # pass; numpy's reduceat over axis 0 took ~3.6 s a week at 214M rows, most of the customer
         # state's time)
-        weighted = self._scratch(line_vectors.shape)
-        np.multiply(line_vectors, line_weight[:, None], out=weighted)
+        self._weighted = reused_rows(self._weighted, len(line_vectors))
+        weighted = np.multiply(line_vectors, line_weight[:, None], out=self._weighted[: len(line_vectors)])
         sums = torch.zeros(len(starts), weighted.shape[1], dtype=torch.float64).index_add_(
             0, torch.from_numpy(np.cumsum(first) - 1), torch.from_numpy(weighted)).numpy()
         counts = np.add.reduceat(line_weight.astype(np.float64), starts)
