@@ -249,6 +249,17 @@ def test_refuses_other_prepared_and_incomplete(cached_sample, tmp_path):
         TensorCache(tmp_path / "empty")
 
 
+def test_refuses_a_history_index_in_the_old_order(cached_sample, tmp_path):
+    # caches before the rank order held each customer's events by product: the lookup would rank wrongly
+    old = tmp_path / "old"
+    shutil.copytree(cached_sample, old)
+    manifest = json.loads((old / "tensor_cache" / "manifest.json").read_text())
+    del manifest["history"]["order"]
+    write_manifest(old / "tensor_cache", manifest)
+    with pytest.raises(UserError, match=f"another event order .* run `retail-sim cache --prepared {old}`"):
+        TensorCache(old)
+
+
 def test_cli_imports_embeddings_and_fails_cleanly(cached_sample, tmp_path):
     from retail_sim.cli import app
 

@@ -78,6 +78,20 @@ def test_ties_rank_by_count_then_product(tmp_path):
     assert ids.tolist() == [[8, 4, 6, 0, 0]]
 
 
+def assert_rank_order(index: HistoryIndex) -> None:
+    """Each customer's events by cum_decay desc, cum_baskets desc, product, shop_ts (INDEX_ORDER)."""
+    customer = np.repeat(np.arange(len(index.customer_events) - 1), np.diff(index.customer_events))
+    keys = (index.event_ts, index.event_product, -index.cum_baskets.astype(np.int64), -index.cum_decay[:, 0], customer)
+    assert (np.lexsort(keys) == np.arange(len(customer))).all()  # the full key is unique: sorted iff identity
+
+
+def test_index_holds_each_customer_in_rank_order(tiny_index):
+    assert_rank_order(tiny_index)  # runs cross row groups (row_group_size=2)
+    # customer 1: 5 at hour 168 (cum_decay 1 + 2/0.95), 7 at 100 (0.95^(-100/168)), 5 at 0 (1); customer 2: 9
+    assert tiny_index.event_product.tolist() == [5, 7, 5, 9]
+    assert tiny_index.event_ts.tolist() == [168, 100, 0, 50]
+
+
 def test_unknown_and_out_of_range_customers_have_no_history(tiny_index):
     cand = candidates(tiny_index, np.array([-1, 0, 99]), np.array([500, 500, 500]))
     assert cand.row.size == 0
@@ -123,6 +137,7 @@ def test_loader_history_equals_a_brute_force_recount_on_the_real_sample(prepared
         "order by (count(*) over (partition by customer_idx, shop_date, shop_hour) > 1 and customer_idx > 0) desc, "
         "hash(basket_id) limit 3000",
         [str(prepared_sample / "samples" / "*" / "*" / "*.parquet")]).fetchnumpy()
+    assert_rank_order(sample_index)
     k = 32  # small enough that long histories are cut
     ids, feats = encode_history(sample_index, baskets["customer_idx"], baskets["shop_ts"], baskets["history_length"], k)
     cut = 0

@@ -23,6 +23,7 @@ from retail_sim.cache import customer_state, linalg, products, segments, sqlfile
 from retail_sim.cache.history import write_history_index
 from retail_sim.cache.tensor_cache import CACHE_FILES
 from retail_sim.config import Config
+from retail_sim.data.history import INDEX_ORDER
 from retail_sim.errors import UserError
 from retail_sim.files import (
     is_complete_output,
@@ -205,7 +206,7 @@ def _history_index(b: CacheBuild, n_customers: int) -> dict:
     (data/history.py HistoryIndex), with the decays its running sums were computed with."""
     b.shapes.update(write_history_index(b.prepared.path, b.folder, n_customers))
     h = b.prepared.config.history
-    return {"history": {"decay": h.decay, "short_decay": h.short_decay,
+    return {"history": {"decay": h.decay, "short_decay": h.short_decay, "order": INDEX_ORDER,
                         "events": b.shapes["history_event_ts"]["shape"][0]}}
 
 

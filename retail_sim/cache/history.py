@@ -1,5 +1,6 @@
-"""The history event log of a prepared folder (history/part-*.parquet) as the memory-mapped
-arrays of retail_sim.data.history.HistoryIndex, streamed one row group at a time."""
+"""The history event log of a prepared folder (history/part-*.parquet, in (customer, product,
+shop_ts) order) as the memory-mapped arrays of retail_sim.data.history.HistoryIndex (each
+customer's events in rank order), streamed one row group at a time."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from retail_sim.data.history import NO_NEXT, HistoryIndex
+from retail_sim.data.history import NO_NEXT, HistoryIndex, rank_order
 from retail_sim.files import preallocated_memmap
 
 ARRAYS = ("history_customer_events", "history_event_product", "history_event_ts", "history_event_next_ts",
@@ -22,9 +23,38 @@ def event_files(prepared: Path) -> list[Path]:
     return sorted((Path(prepared) / "history").glob("part-*.parquet"))
 
 
+def _row_groups(files: list[Path]):
+    """The event log's columns, one Parquet row group at a time, as numpy arrays."""
+    for f in files:
+        pf = pq.ParquetFile(f, page_checksum_verification=True)
+        for g in range(pf.metadata.num_row_groups):
+            t = pf.read_row_group(g, columns=list(COLUMNS))
+            cols = {name: t.column(name).to_numpy() for name in COLUMNS if name != "next_shop_ts"}
+            cols["next_shop_ts"] = pc.fill_null(t.column("next_shop_ts"), NO_NEXT).to_numpy()
+            yield cols
+
+
+def _whole_customers(files: list[Path]):
+    """The event log in runs of whole customers (a customer's events may span row groups and
+    files: the last customer of each row group waits for the next one)."""
+    carry = None
+    for cols in _row_groups(files):
+        if carry is not None:
+            cols = {name: np.concatenate([carry[name], cols[name]]) for name in COLUMNS}
+        c = cols["customer_idx"]
+        if len(c) > 1 and (np.diff(c) < 0).any():
+            raise AssertionError("history: events not in customer order")
+        cut = int(np.searchsorted(c, c[-1], side="left")) if len(c) else 0
+        yield {name: v[:cut] for name, v in cols.items()}
+        carry = {name: v[cut:] for name, v in cols.items()}
+    if carry is not None:
+        yield carry
+
+
 def write_history_index(prepared: Path, folder: Path, n_customers: int) -> dict[str, dict]:
-    """Write the HistoryIndex arrays of <prepared>/history into `folder` as .npy; return their
-    shapes and dtypes. Memory: one Parquet row group at a time."""
+    """Write the HistoryIndex arrays of <prepared>/history into `folder` as .npy, each customer's
+    events in rank order (data/history.py rank_order); return their shapes and dtypes. Memory:
+    one Parquet row group (and one customer's events) at a time."""
     files = event_files(prepared)
     n_events = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     arrays = {
@@ -37,20 +67,19 @@ def write_history_index(prepared: Path, folder: Path, n_customers: int) -> dict[
     }
     events_of_customer = np.zeros(n_customers + 2, dtype=np.int64)  # counts first, offsets after
     e = 0
-    for f in files:
-        pf = pq.ParquetFile(f, page_checksum_verification=True)
-        for g in range(pf.metadata.num_row_groups):
-            t = pf.read_row_group(g, columns=list(COLUMNS))
-            n = t.num_rows
-            part = slice(e, e + n)
-            arrays["history_event_product"][part] = t.column("product_idx").to_numpy()
-            arrays["history_event_ts"][part] = t.column("shop_ts").to_numpy()
-            arrays["history_event_next_ts"][part] = pc.fill_null(t.column("next_shop_ts"), NO_NEXT).to_numpy()
-            arrays["history_cum_baskets"][part] = t.column("cum_baskets").to_numpy()
-            arrays["history_cum_decay"][part, 0] = t.column("cum_decay").to_numpy()
-            arrays["history_cum_decay"][part, 1] = t.column("cum_short_decay").to_numpy()
-            events_of_customer += np.bincount(t.column("customer_idx").to_numpy() + 1, minlength=n_customers + 2)
-            e += n
+    for cols in _whole_customers(files):
+        n = len(cols["customer_idx"])
+        order = rank_order(cols["customer_idx"], cols["product_idx"], cols["shop_ts"], cols["cum_baskets"],
+                           cols["cum_decay"])
+        part = slice(e, e + n)
+        arrays["history_event_product"][part] = cols["product_idx"][order]
+        arrays["history_event_ts"][part] = cols["shop_ts"][order]
+        arrays["history_event_next_ts"][part] = cols["next_shop_ts"][order]
+        arrays["history_cum_baskets"][part] = cols["cum_baskets"][order]
+        arrays["history_cum_decay"][part, 0] = cols["cum_decay"][order]
+        arrays["history_cum_decay"][part, 1] = cols["cum_short_decay"][order]
+        events_of_customer += np.bincount(cols["customer_idx"] + 1, minlength=n_customers + 2)
+        e += n
     if e != n_events:
         raise AssertionError(f"history: {e} events read, {n_events} counted")
     arrays["history_customer_events"] = preallocated_memmap(folder / "history_customer_events.npy", np.int64,

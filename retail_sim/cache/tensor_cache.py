@@ -16,6 +16,7 @@ from retail_sim import hints
 from retail_sim.cache.customer_state import lookup
 from retail_sim.cache.history import ARRAYS as HISTORY_ARRAYS
 from retail_sim.cache.history import load_history_index
+from retail_sim.data.history import INDEX_ORDER
 from retail_sim.errors import UserError
 from retail_sim.integrity import check_files
 from retail_sim.manifest import MANIFEST, read_manifest
@@ -124,6 +125,9 @@ class TensorCache:
         if "history" not in self.manifest:
             raise UserError(f"{folder}: tensor cache without the purchase-history index — run {rerun} again")
         meta = self.manifest["history"]
+        if meta.get("order") != INDEX_ORDER:  # caches before the rank order held each customer's events by product
+            raise UserError(f"{folder}: purchase-history index in another event order (written by an older "
+                            f"retail-sim) — run {rerun} again")
         self.history = load_history_index(folder, meta["decay"], meta["short_decay"])  # data/history.HistoryIndex
         vocab = json.loads((folder / "vocab.json").read_text())
         self.vocab = vocab

@@ -33,8 +33,10 @@ NO_NEXT = np.iinfo(np.int32).max  # event_next_ts of a customer's last purchase 
 class HistoryIndex:
     """The event log as flat arrays (memory-mapped from the tensor cache, or built in tests).
 
-    A customer's events are contiguous, [customer_events[c], customer_events[c+1]), ordered by
-    (product, shop_ts); every running column holds the state after its event."""
+    A customer's events are contiguous, [customer_events[c], customer_events[c+1]), in rank order
+    (rank_order: cum_decay descending, cum_baskets descending, product, shop_ts), so a basket's
+    as-of events, taken in index order, are already ranked; every running column holds the state
+    after its event."""
 
     customer_events: np.ndarray  # [C+2] int64 offsets
     event_product: np.ndarray  # [E] int32
@@ -53,11 +55,23 @@ class HistoryIndex:
 @dataclass
 class Candidates:
     """Every product a basket's customer bought strictly before it: flat [Q] arrays, grouped by
-    basket row (ascending) and within a row by product index (ascending)."""
+    basket row (ascending) and within a row in index (rank) order."""
 
     row: np.ndarray  # [Q] int64 basket row
     product: np.ndarray  # [Q] int64 product index
     event: np.ndarray  # [Q] int64 the as-of event (last one before the basket's hour)
+
+
+INDEX_ORDER = "customer, cum_decay desc, cum_baskets desc, product, shop_ts"  # recorded in the cache manifest
+
+
+def rank_order(customer: np.ndarray, product: np.ndarray, shop_ts: np.ndarray, cum_baskets: np.ndarray,
+               cum_decay: np.ndarray) -> np.ndarray:
+    """Permutation of events [E] into the HistoryIndex order (INDEX_ORDER). cum_decay: the long
+    decayed sums [E] (Σ n / decay^(ts/168)). Every basket's factor decay^(t/168) is common to all
+    its products, so among the as-of events of any basket this order is the ranking of top_k:
+    decayed count descending, count descending, product ascending (each product once)."""
+    return np.lexsort((shop_ts, product, -np.asarray(cum_baskets, dtype=np.int64), -np.asarray(cum_decay), customer))
 
 
 def ragged_arange(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -75,7 +89,7 @@ def candidates(index: HistoryIndex, customer_idx: np.ndarray, shop_ts: np.ndarra
     """The as-of lookup of baskets (customer_idx [n], shop_ts [n] hours): for each product the
     customer bought at an hour < shop_ts, its last such event — the one with
     event_ts < shop_ts <= event_next_ts. One sequential pass over each basket's customer's events
-    (contiguous, in product order). Anonymous (0) and unknown customers have none."""
+    (contiguous, in rank order). Anonymous (0) and unknown customers have none."""
     c = np.asarray(customer_idx, dtype=np.int64)
     t = np.asarray(shop_ts, dtype=np.int64)
     known = (c > 0) & (c <= index.n_customers)
@@ -105,10 +119,12 @@ def top_k(index: HistoryIndex, cand: Candidates, n_rows: int, k: int) -> tuple[n
 
 def _rank_order(row: np.ndarray, decay: np.ndarray, count: np.ndarray, product: np.ndarray,
                 first: np.ndarray) -> np.ndarray:
-    """Permutation of candidates (grouped by row, product ascending within a row) into (row,
-    decay desc, count desc, product asc) order. Fast path: one argsort of a float key that keeps
-    rows apart and decays in order (row + 1 - decay / 1.000001·row max, in [row, row + 1)); the
-    result is checked pair by pair and the exact lexsort runs when rounding broke an order."""
+    """Permutation of candidates (grouped by row) into (row, decay desc, count desc, product asc)
+    order, whatever their order within a row: the reference ranking, which the BatchEncoder's
+    lookup takes from the index order instead (history_torch.py). Fast path: one stable argsort of
+    a float key that keeps rows apart and decays in order (row + 1 - decay / 1.000001·row max, in
+    [row, row + 1)); the result is checked pair by pair and the exact lexsort runs when rounding
+    or a tie broke an order."""
     if row.size == 0:
         return np.zeros(0, dtype=np.int64)
     starts = first[:-1][np.diff(first) > 0]

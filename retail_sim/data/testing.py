@@ -19,7 +19,7 @@ from retail_sim.data.codes import (
     MISSION_TYPES,
     PRICE_SENSITIVITIES,
 )
-from retail_sim.data.history import NO_NEXT, HistoryIndex
+from retail_sim.data.history import NO_NEXT, HistoryIndex, rank_order
 from retail_sim.integrity import file_records
 from retail_sim.manifest import write_manifest
 from retail_sim.prepared import DATA_FOLDERS
@@ -102,10 +102,13 @@ def index_from_events(customer, product, shop_ts, n_baskets, n_customers: int, d
 
     cum = np.stack([running(n * (1 / decay) ** (t / 168)), running(n * (1 / short_decay) ** (t / 168))], axis=1)
     next_ts = np.where(last, NO_NEXT, np.r_[t[1:], 0]).astype(np.int32)
+    cum, count = cum.reshape(-1, 2), running(n)
+    ranked = rank_order(c, p, t, count, cum[:, 0])
+    c, p, t, next_ts, count, cum = c[ranked], p[ranked], t[ranked], next_ts[ranked], count[ranked], cum[ranked]
     return HistoryIndex(
         customer_events=np.cumsum(np.bincount(c + 1, minlength=n_customers + 2)).astype(np.int64),
         event_product=p.astype(np.int32), event_ts=t.astype(np.int32), event_next_ts=next_ts,
-        cum_baskets=running(n).astype(np.int32), cum_decay=cum.reshape(-1, 2), decay=decay, short_decay=short_decay,
+        cum_baskets=count.astype(np.int32), cum_decay=cum, decay=decay, short_decay=short_decay,
     )
 
 
