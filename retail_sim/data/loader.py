@@ -12,6 +12,7 @@ on the basket id only.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,12 @@ from retail_sim.data.sharding import EpochPlan, rank_pieces
 from retail_sim.errors import UserError
 
 __all__ = ["EvaluationDataLoader", "WorldModelDataLoader", "WorldModelDataset"]
+
+
+# the workers' messages as they arrive (DataLoader in_order=False, torch >= 2.6), not worker after
+# worker: in_batch_order puts their pieces in batch order, so a worker whose message is late does not
+# hold up the other (12.1M rows, 2 workers on 2 cores: 3.24-3.66 s an epoch instead of 3.73-4.04)
+AS_THEY_ARRIVE = {"in_order": False} if "in_order" in inspect.signature(torch.utils.data.DataLoader).parameters else {}
 
 
 def _identity(x):
@@ -115,7 +122,8 @@ class WorldModelDataLoader:
         if self.num_workers > 0:
             view.pack_in_workers = True
             messages = torch.utils.data.DataLoader(
-                view, batch_size=None, num_workers=self.num_workers, pin_memory=pin, collate_fn=_identity)
+                view, batch_size=None, num_workers=self.num_workers, pin_memory=pin, collate_fn=_identity,
+                **AS_THEY_ARRIVE)
             pieces = rank_pieces(self.plan(), self.rank, start)
             it = in_batch_order(((table[:, 0].numpy(), unpack(data, table[:, 1:])) for data, table in messages), pieces)
         else:
