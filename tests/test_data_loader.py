@@ -134,8 +134,8 @@ def test_batches_identical_whatever_the_workers(tiny, monkeypatch, workers):
     import retail_sim.data.dataset as dataset_module
 
     ref = list(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=0))
-    for group in (1, 3):
-        monkeypatch.setattr(dataset_module, "IPC_BATCHES", group)
+    for rows in (16, 48):  # 1 and 3 pieces of batches a message
+        monkeypatch.setattr(dataset_module, "IPC_ROWS", rows)
         got = list(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=workers))
         assert len(ref) == len(got) and all(same_compact(x, y) for x, y in zip(ref, got, strict=True))
     x, y = next(encoded(WorldModelDataLoader(dataset(tiny), batch_size=16))), BatchEncoder.from_dataset(

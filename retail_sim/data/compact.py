@@ -139,14 +139,19 @@ class CompactBatch:
 META_FIELDS = ("B", "S", "M", "N", "K", "X", "wide_ids", "wide_items", "auxiliary", "hide_masked_prices")
 
 
-def pack(batches: list[CompactBatch]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Several batches as one buffer and an int64 table [n, 11] of their CompactMeta fields and byte
-    sizes: a DataLoader worker hands over two shared-memory tensors per message, nothing to unpickle."""
-    table = torch.tensor([[*(int(getattr(b.meta, f)) for f in META_FIELDS), b.nbytes] for b in batches], dtype=torch.int64)
-    return torch.cat([b.data for b in batches]), table
+def pack(batches: list[CompactBatch], shared: bool = False) -> tuple[torch.Tensor, np.ndarray]:
+    """Several batches as one buffer and an int64 array [n, 11] of their CompactMeta fields and byte
+    sizes. shared: the buffer is allocated in shared memory and the batches are copied straight into
+    it, so a DataLoader worker's message is one shared-memory tensor (one file descriptor to hand
+    over) plus a small array that travels inside the pickle."""
+    table = np.array([[*(int(getattr(b.meta, f)) for f in META_FIELDS), b.nbytes] for b in batches], dtype=np.int64)
+    total = int(table[:, -1].sum())
+    data = (torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage._new_shared(total)) if shared
+            else torch.empty(total, dtype=torch.uint8))
+    return torch.cat([b.data for b in batches], out=data), table
 
 
-def unpack(data: torch.Tensor, table: torch.Tensor) -> list[CompactBatch]:
+def unpack(data: torch.Tensor, table: np.ndarray) -> list[CompactBatch]:
     """Inverse of pack: views into the packed buffer (pinned when it is)."""
     out, at = [], 0
     for *ints, flags_wide_ids, wide_items, auxiliary, hide, n in table.tolist():

@@ -4,7 +4,7 @@ here; WorldModelDataset (data/dataset.py) and EvaluationDataLoader (data/evaluat
 Training: the epoch plan (sharding.py) says which rows form each batch, cut where they cross a
 shuffle window into pieces (sharding.rank_pieces); each window is read by one worker (or the main
 process), which turns its pieces' rows into CompactBatch buffers (ids and per-item scalars,
-assemble.py) and hands them over IPC_BATCHES to a message (compact.pack), pinned when pin_memory
+assemble.py) and hands them over about IPC_ROWS rows to a message (compact.pack), pinned when pin_memory
 is set; chunks.in_batch_order puts them back in the rank's batch order. BatchEncoder (encoder.py) builds each WorldModelBatch on the training device.
 Evaluation: the split is read week by week, grouped by date, hour or week, with masks that depend
 on the basket id only.
@@ -125,7 +125,7 @@ class WorldModelDataLoader:
                 view, batch_size=None, num_workers=self.num_workers, pin_memory=pin, collate_fn=_identity,
                 **AS_THEY_ARRIVE)
             pieces = rank_pieces(self.plan(), self.rank, start)
-            it = in_batch_order(((table[:, 0].numpy(), unpack(data, table[:, 1:])) for data, table in messages), pieces)
+            it = in_batch_order(((table[:, 0], unpack(data, table[:, 1:])) for data, table in messages), pieces)
         else:
             it = iter(view)
         for batch in it:
