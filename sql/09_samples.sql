@@ -2,7 +2,8 @@
 -- prepare.py runs this slice by slice to bound memory).
 -- grain: one row per kept basket, weeks getvariable('slice_first')..getvariable('slice_last')
 --        (baskets outside the splits have split NULL: 10 writes no file of them).
--- inputs: baskets (08), items (07). outputs: temp table slice_samples (in memory); table
+-- inputs: baskets (08), items (07). outputs: table scratch.slice_samples (the in-memory database
+--          prepare.py attaches, so that 10's writers, each its own connection, read it); table
 --          basket_sets (appended slice by slice): every kept basket's input lines and product set
 --          (size, sum and xor of the 64-bit hashes of its product ids), which
 --          sql/quality/weekly_profile.sql compares, computed in the grouping that builds the lists.
@@ -14,7 +15,7 @@
 -- the lists are aligned), then the positions that sort (-spend, product_idx) (list_grade_up; the
 -- pair is unique in a basket) pick the first max_seq_len of every list. Lists of plain values
 -- cost a fraction of one list of structs.
-create or replace temp table slice_samples as
+create or replace table scratch.slice_samples as
 with
 slice_items as (
     select
@@ -78,4 +79,4 @@ create table if not exists basket_sets (
 
 insert into basket_sets
 select basket_id, week, shop_date, shop_hour, customer_idx, lines, n_products, product_sum, product_hash
-from slice_samples;
+from scratch.slice_samples;

@@ -7,6 +7,7 @@
 --          name, not in the file). One COPY per week instead of one partitioned COPY: DuckDB's
 --          partitioned writer interleaves its threads' chunks, so a week's rows came out in a
 --          different order from run to run (two 2-thread runs on the sample: 2 of 18 files differed).
+--          prepare.py runs it for several weeks at once, each on its own connection.
 copy (
     select basket_id, shop_date, shop_hour, customer_idx, store_idx, product_idx, quantity, spend,
         unit_price, n_lines
