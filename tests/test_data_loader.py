@@ -367,6 +367,23 @@ def test_merged_pieces_are_the_batch_built_at_once(tiny):
     assert big.meta.wide_items and big.masked_item.tolist() == [0, 1, 30_010, 30_011]
 
 
+def test_a_chunk_holds_each_batch_as_built_alone_with_wide_item_indices(tiny):
+    """A chunk whose batches mix int16 and int32 masked-item indices (one batch past 32,767 items)
+    gives each batch the bytes it has when built alone."""
+    from retail_sim.data.rows import BasketRows, GroupReader
+
+    ds = dataset(tiny)
+    one = GroupReader(ds.layout).read(0)
+    rows = BasketRows.concat([one] * (33_000 // int(one.offsets[-1]) + 2))
+    small = 5
+    sizes = np.array([small, rows.n - small])
+    chunk = ds.compact(rows, sizes, epoch=1, masking="train", trip="dropout")
+    alone = [ds.compact(rows.slice(0, small), sizes[:1], epoch=1, masking="train", trip="dropout")[0],
+             ds.compact(rows.slice(small, rows.n), sizes[1:], epoch=1, masking="train", trip="dropout")[0]]
+    assert not chunk[0].meta.wide_items and chunk[1].meta.wide_items
+    assert all(same_compact(x, y) for x, y in zip(chunk, alone, strict=True))
+
+
 def test_t2_equals_the_padded_oracle(tiny):
     """BatchEncoder gathers T2 on the device; every batch holds the bits the padded reference
     (tests/oracles.py encode_products) gives for its input ids."""
