@@ -127,14 +127,14 @@ def compact_batches(rows: BasketRows, sizes, s: Settings, *, epoch: int, masking
                          K=int(k0[b + 1] - k0[b]), X=int(x[row0[b + 1]] - x[row0[b]]), wide_ids=wide_ids,
                          wide_items=int(item0[b + 1] - item0[b]) > INT16_MAX, auxiliary=aux,
                          hide_masked_prices=hide) for b in range(sizes.size)]
-    nbytes = [layout(m)[1] for m in metas]
-    ends = np.cumsum([0, *nbytes])
+    layouts = [layout(m) for m in metas]
+    ends = np.cumsum([0, *(size for _, size in layouts)])
     buffer = np.zeros(int(ends[-1]), dtype=np.uint8)  # zeros: the alignment bytes are defined too
     out = []
     for b, m in enumerate(metas):
         r0, r1, i0, i1, c0, c1 = (int(v) for v in (row0[b], row0[b + 1], item0[b], item0[b + 1], k0[b], k0[b + 1]))
         raw = buffer[ends[b]:ends[b + 1]]
-        f = field_arrays(raw, m)
+        f = field_arrays(raw, m, layouts[b][0])
         f["basket_id"][...] = c["basket_id"][r0:r1]
         for j, name in enumerate(BASKET_INTS):
             f["baskets"][j] = seq_len[r0:r1] if name == "seq_len" else c[name][r0:r1]

@@ -75,9 +75,10 @@ def layout(m: CompactMeta) -> tuple[dict[str, tuple[int, torch.dtype, tuple[int,
     return out, at
 
 
-def field_arrays(buffer, m: CompactMeta) -> dict:
-    """name -> view of each block in `buffer` (a torch uint8 tensor or a numpy uint8 array)."""
-    fields, _ = layout(m)
+def field_arrays(buffer, m: CompactMeta, fields: dict | None = None) -> dict:
+    """name -> view of each block in `buffer` (a torch uint8 tensor or a numpy uint8 array);
+    fields: layout(m)[0] when the caller has it already."""
+    fields = layout(m)[0] if fields is None else fields
     out = {}
     for name, (at, dtype, shape) in fields.items():
         part = buffer[at:at + math.prod(shape) * _ITEMSIZE[dtype]]
