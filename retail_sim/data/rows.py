@@ -82,6 +82,12 @@ class BasketRows:
         )
 
 
+def _filled(values, fill):
+    """values with its nulls replaced by `fill`; values itself when it has none (most columns: a
+    pyarrow compute call costs ~50 us, ~5% of the loader's CPU when made for every column)."""
+    return values if values.null_count == 0 else pc.fill_null(values, fill)
+
+
 def rows_from_arrow(table: pa.Table) -> BasketRows:
     """Convert sample rows (contract A columns) to BasketRows. Every array is a numpy-owned copy:
     zero-copy views would pin Arrow's buffers in its own pool, which then cannot return them."""
@@ -91,25 +97,25 @@ def rows_from_arrow(table: pa.Table) -> BasketRows:
         if name == "shop_date":
             scalars[name] = np.array(pc.cast(col, pa.int32()).to_numpy(), dtype=np.int32)
         elif name == "days_since_prev_basket":
-            scalars[name] = np.array(pc.fill_null(pc.cast(col, pa.float32()), float("nan")).to_numpy(), dtype=np.float32)
+            scalars[name] = np.array(_filled(pc.cast(col, pa.float32()), float("nan")).to_numpy(), dtype=np.float32)
         elif name == "basket_id":
             scalars[name] = np.array(col.to_numpy(), dtype=np.int64)
         else:
-            scalars[name] = np.array(pc.fill_null(col, -1).to_numpy(), dtype=np.int32)
+            scalars[name] = np.array(_filled(col, -1).to_numpy(), dtype=np.int32)
     codes = np.empty((table.num_rows, len(CODE_COLUMNS)), dtype=np.int8)
     for j, (col, classes) in enumerate(AUXILIARY_CODES.values()):
         found = pc.index_in(table.column(col), value_set=pa.array(classes, pa.string()))
-        codes[:, j] = pc.fill_null(found, -1).to_numpy()
+        codes[:, j] = _filled(found, -1).to_numpy()
     first = table.column(LIST_COLUMNS[0])
-    lens = pc.fill_null(pc.list_value_length(first), 0).to_numpy().astype(np.int64)
+    lens = _filled(pc.list_value_length(first), 0).to_numpy().astype(np.int64)
     offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
     items = {}
     for name in LIST_COLUMNS:
         flat = pc.list_flatten(table.column(name))
         if name == "product_idx":
-            items[name] = np.array(pc.fill_null(flat, 1).to_numpy(), dtype=np.int32)
+            items[name] = np.array(_filled(flat, 1).to_numpy(), dtype=np.int32)
         else:
-            values = pc.fill_null(pc.cast(flat, pa.float64()), float("nan")).to_numpy()
+            values = _filled(pc.cast(flat, pa.float64()), float("nan")).to_numpy()
             items[name] = np.clip(values, -PRICE_CLIP, PRICE_CLIP).astype(np.float32)
         if items[name].size != offsets[-1]:
             raise UserError(f"samples: list column '{name}' is not aligned with product_idx — run `retail-sim splits` again")
