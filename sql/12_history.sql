@@ -20,6 +20,9 @@
 -- decayed count at t is cum_decay * decay ^ (t / 168)
 -- = Σ over the earlier baskets holding it of decay ^ (age in weeks); multiplying every product by
 -- the same factor keeps their order, so products are ranked on cum_decay itself.
+-- Threads: prepare.py runs it on one DuckDB thread. The window sums add a partition's rows in a
+-- tree aligned on how the rows were split among the threads, so on 2 threads the last bits of
+-- cum_decay and cum_short_decay changed from run to run (12.1M rows: 500K of 9.5M values).
 -- Memory: prepare.py runs one slice of customers at a time (at most splits.items_per_slice
 -- items), so the window sort of a slice fits in memory at any input size. items is in week
 -- order, so each slice scans its four columns in full (26 s for 12.1M items, one slice).
