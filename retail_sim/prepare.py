@@ -33,7 +33,14 @@ from retail_sim.integrity import file_records
 from retail_sim.manifest import write_manifest
 from retail_sim.prepared import DATA_FOLDERS, empty_splits
 from retail_sim.progress import log, peak_rss_mb, stage
-from retail_sim.sqlrun import code_variables, connect, glob_literal, run_file, set_variables
+from retail_sim.sqlrun import (
+    code_variables,
+    connect,
+    glob_literal,
+    run_file,
+    set_threads,
+    set_variables,
+)
 from retail_sim.vocab import FIRST_PRODUCT_IDX
 
 SPLITS = ("train", "validation", "test")
@@ -192,7 +199,7 @@ def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
         with stage("11 vocab, items, prices, rejects files", durations):
             set_variables(con, {"out": str(work)})
             run_file(con, "11_outputs.sql")
-            _write_items(con, cfg, work)
+            _write_items(con, work)
         manifest = _manifest(con, cfg, files, variants, accounting)
         manifest["quality"] = profile
     finally:
@@ -333,28 +340,28 @@ def _write_samples(con, cfg: Config, work: Path) -> None:
             folder.mkdir(parents=True, exist_ok=True)
             jobs.append({"split": split, "bucket": bucket, "target": str(folder / f"part-{n:04d}.parquet"),
                          "row_group_size": cfg.splits.row_group_size})
-        _write_files(con, cfg, "10_write_samples.sql", jobs)
+        _write_files(con, "10_write_samples.sql", jobs)
         log(f"  weeks {first}-{last}: {len(parts)} files")
     _drop(con, "scratch.slice_samples")
 
 
-def _write_items(con, cfg: Config, work: Path) -> None:
+def _write_items(con, work: Path) -> None:
     """items/week=W/data_0.parquet for every week, by sql/11_write_items.sql."""
     jobs = []
     for (week,) in con.execute("select distinct week from items order by week").fetchall():
         folder = work / "items" / f"week={week}"
         folder.mkdir(parents=True)
         jobs.append({"week": week, "target": str(folder / "data_0.parquet")})
-    _write_files(con, cfg, "11_write_items.sql", jobs)
+    _write_files(con, "11_write_items.sql", jobs)
 
 
-def _write_files(con, cfg: Config, name: str, jobs: list[dict[str, Any]]) -> None:
+def _write_files(con, name: str, jobs: list[dict[str, Any]]) -> None:
     """Run the COPY of SQL file `name` once per job (its DuckDB variables; each job writes its own
-    file) on up to duckdb.threads connections to the same database at once. Each file is the same
+    file) on as many connections to the same database at once as DuckDB has threads. Each file is the same
     bytes as when written alone; a small COPY keeps about one core busy, so on the real sample
     stage 09-10 (24 files) took 0.70 s of wall time instead of 0.92 in one connection. Tables the jobs read
     must be in the main or the `scratch` database: temp tables are private to their connection."""
-    writers = min(len(jobs), cfg.duckdb.threads or os.cpu_count() or 1)
+    writers = min(len(jobs), int(con.execute("select current_setting('threads')").fetchone()[0]))
     if writers <= 1:
         for job in jobs:
             set_variables(con, job)
@@ -389,7 +396,7 @@ def _write_history(con, cfg: Config, work: Path) -> None:
     # threads their last bits changed from run to run (12.1M rows: 500K of 9.5M cum_decay values,
     # relative difference <= 7.4e-16). One thread gives the same file every run; the stage takes
     # 8.6-8.8 s instead of 4.6 there.
-    con.execute("set threads = 1")
+    set_threads(con, 1)
     try:
         for n, (first, last) in enumerate(week_slices(counts, cfg.splits.items_per_slice)):
             set_variables(con, {"slice_first": first, "slice_last": last,
@@ -397,10 +404,7 @@ def _write_history(con, cfg: Config, work: Path) -> None:
             run_file(con, "12_history.sql")
             log(f"  customers {first}-{last}: history part {n}")
     finally:
-        if cfg.duckdb.threads > 0:
-            con.execute("set threads = ?", [cfg.duckdb.threads])
-        else:
-            con.execute("reset threads")
+        set_threads(con, cfg.duckdb.threads)
 
 
 def _accounting(con) -> dict[str, Any]:

@@ -26,14 +26,21 @@ def connect(cfg: Config, database: Path | str = ":memory:", temp_directory: Path
     """A DuckDB connection with the configured memory limit, threads and spill directory."""
     con = duckdb.connect(str(database))
     con.execute("set memory_limit = ?", [cfg.duckdb.memory_limit])
-    if cfg.duckdb.threads > 0:
-        con.execute("set threads = ?", [cfg.duckdb.threads])
+    set_threads(con, cfg.duckdb.threads)
     temp = cfg.duckdb.temp_directory or (str(temp_directory) if temp_directory else "")
     if temp:
         con.execute("set temp_directory = ?", [temp])
     con.execute("set preserve_insertion_order = true")
     con.execute("set enable_progress_bar = false")
     return con
+
+
+def set_threads(con, threads: int) -> None:
+    """DuckDB's thread count: `threads`, or DuckDB's default (all cores) when it is 0."""
+    if threads > 0:
+        con.execute("set threads = ?", [threads])
+    else:
+        con.execute("reset threads")
 
 
 def code_variables() -> dict[str, list[str]]:
