@@ -126,3 +126,20 @@ def test_encoder_equals_the_numpy_oracle_on_the_real_sample(sample, one_torch_th
             at = order[np.searchsorted(sorted_ids, compact.basket_id.numpy())]
             want = oracle_batch(rows.take(at), ds.cache, s, epoch=epoch, masking=masking, trip=trip)
             assert_equals_oracle(encoder(compact), want)
+
+
+def test_history_lookup_with_64_bit_event_numbers_gives_the_same_batch(sample, one_torch_thread, monkeypatch):
+    """Event numbers are int32 below history_torch.INT32_EVENTS events and int64 above (an index of
+    2^31 events): both give the same history on the real sample."""
+    from retail_sim.data import history_torch
+
+    prepared, cache = sample
+    ds = WorldModelDataset(prepared, "train", cache=cache, config=Config())
+    encoder = BatchEncoder.from_dataset(ds)
+    batches = [b for _, b in zip(range(4), WorldModelDataLoader(ds, batch_size=64), strict=False)]
+    narrow = [encoder(b) for b in batches]
+    monkeypatch.setattr(history_torch, "INT32_EVENTS", 0)
+    for b, want in zip(batches, narrow, strict=True):
+        got = encoder(b)
+        assert want.history_mask.any()
+        assert torch.equal(got.history_ids, want.history_ids) and torch.equal(got.history_features, want.history_features)

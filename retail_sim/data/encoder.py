@@ -107,8 +107,8 @@ class BatchEncoder(nn.Module):
         # T2: the embedding row of the input id + the position's encoding, zeros at PAD
         table = self.product_embeddings
         known = torch.where((ids >= 0) & (ids < table.shape[0]), ids, UNK_IDX)
-        t2 = torch.zeros(B * S, PRODUCT_DIM, device=dev)
-        t2.index_put_((slot,), table.index_select(0, known) + self.positional_encodings.index_select(0, position))
+        t2 = torch.zeros(B * S, PRODUCT_DIM, device=dev)  # rows copied whole (index_copy_), not element by element
+        t2.index_copy_(0, slot, table.index_select(0, known).add_(self.positional_encodings.index_select(0, position)))
 
         # masked items: [B, M] ascending positions and true ids, -100 padding
         masked = c.masked_item.long()
@@ -125,8 +125,7 @@ class BatchEncoder(nn.Module):
         items_t4 = price_features(c.prices)
         if m.hide_masked_prices:
             items_t4.index_fill_(0, masked, 0.0)
-        t4 = torch.zeros(B * S, PRICE_DIM, device=dev)
-        t4.index_put_((slot,), items_t4)
+        t4 = torch.zeros(B * S, PRICE_DIM, device=dev).index_copy_(0, slot, items_t4)
 
         # per basket: T1, T3, T5, T6, labels, history
         hidden = c.trip_hidden

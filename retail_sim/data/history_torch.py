@@ -16,6 +16,9 @@ import torch
 
 from retail_sim.data.history import HOURS_PER_WEEK, N_FEATURES
 
+# below this many events in the index, event numbers in history_topk are int32: half the memory
+# traffic of int64 over the X events of a batch's customers (12.1M rows: X = 67K per batch of 64)
+INT32_EVENTS = 2**31
 INDEX_BUFFERS = ("customer_events", "event_product", "event_ts", "event_next_ts", "cum_baskets", "cum_decay")
 
 
@@ -36,19 +39,21 @@ def history_topk(t: dict[str, torch.Tensor], decay: float, short_decay: float, c
     c = torch.where(known, c, 0)
     e0 = ce.index_select(0, c)
     per_row = torch.where(known, ce.index_select(0, c + 1) - e0, 0)
-    row = torch.repeat_interleave(torch.arange(B, device=dev), per_row, output_size=n_events)  # [X]
-    event = (e0 - torch.cumsum(per_row, 0) + per_row).index_select(0, row) + torch.arange(n_events, device=dev)
+    start = torch.cumsum(per_row, 0) - per_row  # [B] the row's first event in [X]
+    # the [X]-long work in 32-bit integers: event numbers (INT32_EVENTS), rows, ranks, and hours, which
+    # are int32 in the index (event_ts) and for the baskets of the same calendar
+    idx = torch.int32 if t["event_product"].shape[0] < INT32_EVENTS else torch.int64
+    row = torch.repeat_interleave(torch.arange(B, dtype=torch.int32, device=dev), per_row, output_size=n_events)
+    event = (e0 - start).to(idx).index_select(0, row) + torch.arange(n_events, dtype=idx, device=dev)
     ts = shop_ts.long()
-    t_row = ts.index_select(0, row)
+    t_row = ts.to(torch.int32).index_select(0, row)
     ok = (t["event_ts"].index_select(0, event) < t_row) & (t["event_next_ts"].index_select(0, event) >= t_row)
     # the as-of events: per row, one per product, in index order = rank order (HistoryIndex), so a
     # row's top k are its first k: rank = as-of events of the row before this one
-    okl = ok.long()
-    before = torch.cumsum(okl, 0) - okl
-    start = (torch.cumsum(per_row, 0) - per_row).clamp(max=n_events - 1)  # [B] the row's first event
-    rank = before - before.index_select(0, start).index_select(0, row)
+    before = torch.cumsum(ok, 0, dtype=torch.int32) - ok.int()
+    rank = before - before.index_select(0, start.clamp(max=n_events - 1)).index_select(0, row)
     chosen = (ok & (rank < k)).nonzero().squeeze(1)
-    event, row, rank = event.index_select(0, chosen), row.index_select(0, chosen), rank.index_select(0, chosen)
+    event, row, rank = event.index_select(0, chosen), row.index_select(0, chosen).long(), rank.index_select(0, chosen).long()
     slot = row * k + rank
     ids = torch.zeros(B * k, dtype=torch.int64, device=dev)
     ids.index_put_((slot,), t["event_product"].index_select(0, event).long())
