@@ -391,3 +391,31 @@ def test_week_slices_bound_items():
     assert week_slices(counts, 10) == [(1, 3), (4, 4), (7, 7), (8, 8)]
     assert week_slices(counts, 100) == [(1, 8)]
     assert week_slices([], 10) == []
+
+
+def test_weekly_prices_file_does_not_depend_on_the_tables_row_groups(tmp_path):
+    """11_outputs writes prices/weekly_prices.parquet with the same bytes whether stage 07's appends
+    left the table in whole row groups or in uneven ones (a scan's batches, and so the file's row
+    groups, follow the table's row groups; 214.4M rows once gave two runs different files)."""
+    from retail_sim.sqlrun import run_file, set_variables
+
+    rows = ("select (i % 997)::integer as product_idx, (i % 13)::integer as store_idx, (i // 12961)::integer as week, "
+            "(i % 101) / 7.0 as median_unit_price, 1 as n_lines from range(300000) t(i) where {where}")
+    files = []
+    weeks = ((0, 0), (1, 6), (7, 7), (8, 20), (21, 23))  # 07 appends slices of consecutive weeks
+    for name, chunks in (("whole", ["true"]), ("uneven", [f"i // 12961 between {a} and {b}" for a, b in weeks])):
+        con = duckdb.connect()
+        con.execute("create table products (product_idx integer); create table customers (customer_idx integer); "
+                    "create table stores (store_idx integer); create table rejects (source_file varchar, line bigint); "
+                    "create table weekly_prices (product_idx integer, store_idx integer, week integer, "
+                    "median_unit_price double, n_lines integer)")
+        for where in chunks:  # each append in (week, product_idx, store_idx) order, as in 07
+            con.execute(f"insert into weekly_prices select * from ({rows.format(where=where)}) "
+                        "order by week, product_idx, store_idx")
+        out = tmp_path / name
+        for sub in ("vocab", "prices", "rejects"):
+            (out / sub).mkdir(parents=True)
+        set_variables(con, {"out": str(out)})
+        run_file(con, "11_outputs.sql")
+        files.append((out / "prices" / "weekly_prices.parquet").read_bytes())
+    assert files[0] == files[1]
