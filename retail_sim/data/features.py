@@ -8,6 +8,7 @@ tests/oracle_encoders.py do; results agree with them within 1e-6 (tests/test_dat
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -16,6 +17,14 @@ from retail_sim.data.codes import TRIP_BLOCKS
 from retail_sim.widths import CUSTOMER_DIM, PRICE_DIM, SEGMENT_DIM
 
 F64 = torch.float64
+
+
+@functools.lru_cache(maxsize=64)
+def constant(values, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A small constant tensor (a number or a tuple of numbers), built once per device and never
+    written to: on CUDA `torch.tensor(..., device=...)` copies from host memory and waits for the
+    stream each call."""
+    return torch.tensor(values, dtype=dtype, device=device)
 
 # ---------------------------------------------------------------- T1 customer context [192]
 
@@ -26,7 +35,7 @@ def cold_start_weight(n_baskets: torch.Tensor, cold_start_k: float) -> torch.Ten
     """[B] float32 weight of the customer's own state: n_baskets / k capped at 1 (0 = segment prior only)."""
     if cold_start_k <= 0:
         return (n_baskets > 0).float()
-    k = torch.tensor(cold_start_k, dtype=torch.float32, device=n_baskets.device)
+    k = constant(float(cold_start_k), torch.float32, n_baskets.device)
     return (n_baskets.float() / k).clamp(0.0, 1.0)
 
 
@@ -85,7 +94,7 @@ def _onehot(values: torch.Tensor, n: int, valid: torch.Tensor | None = None) -> 
 
 def _band(values: torch.Tensor, edges: tuple[int, ...], valid: torch.Tensor) -> torch.Tensor:
     """[B, len(edges)] one-hot of the band [edges[i], edges[i+1]) that holds each value."""
-    e = torch.tensor(edges, dtype=values.dtype, device=values.device)
+    e = constant(tuple(edges), values.dtype, values.device)
     return _onehot(torch.searchsorted(e, values, right=True) - 1, len(edges), valid)
 
 
@@ -281,7 +290,7 @@ def price_features(prices: torch.Tensor) -> torch.Tensor:
     ps = torch.where(hp, p.clamp(max=PRICE_CAP), 0.0)  # prices in ratios are clipped
     f = torch.empty(PRICE_DIM, n, dtype=F64, device=x.device)
 
-    ang = torch.tensor(FOURIER_FREQS, dtype=F64, device=x.device)[:, None] * lp[None, :]  # [12, n]
+    ang = constant(FOURIER_FREQS, F64, x.device)[:, None] * lp[None, :]  # [12, n]
     f[0:24].view(12, 2, n).copy_(torch.stack([torch.sin(ang), torch.cos(ang)], dim=1).masked_fill(~hp, 0.0))
 
     hpb = hp & hb & (torch.where(hb, b, 0.0) > 0)
@@ -312,7 +321,7 @@ def price_features(prices: torch.Tensor) -> torch.Tensor:
     f[41:43] = tanhs[:2]
     f[43] = thirds[1] ** 2
     f[44] = thirds[1].abs()
-    edges = torch.tensor([*_RELATIVE_BANDS, math.inf], dtype=F64, device=x.device)[:, None]
+    edges = constant((*_RELATIVE_BANDS, math.inf), F64, x.device)[:, None]
     f[45:50] = (r >= edges[:-1]) & (r < edges[1:]) & hr  # band i: [edge i, edge i+1)
     f[50] = (ps / cs).clamp(0, 5) / 5
     f[51] = thirds[2]
@@ -356,8 +365,8 @@ def trip_context(codes: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
     mission type one-hot in [0:16), dominant mission [16:32), price sensitivity [32:40),
     basket size [40:48); unknown or hidden (~visible) baskets -> zeros."""
     c = codes.long()
-    widths = torch.tensor([w for _, w in TRIP_BLOCKS], device=c.device)
-    starts = torch.tensor(TRIP_STARTS, device=c.device)
+    widths = constant(tuple(w for _, w in TRIP_BLOCKS), torch.int64, c.device)
+    starts = constant(TRIP_STARTS, torch.int64, c.device)
     ok = (c >= 0) & (c < widths) & visible[:, None]
     out = torch.zeros(c.shape[0], TRIP_WIDTH + 1, device=c.device)  # column TRIP_WIDTH takes the rest
     out.scatter_(1, torch.where(ok, starts + c, TRIP_WIDTH), 1.0)
