@@ -291,7 +291,9 @@ def price_features(prices: torch.Tensor) -> torch.Tensor:
     f = torch.empty(PRICE_DIM, n, dtype=F64, device=x.device)
 
     ang = constant(FOURIER_FREQS, F64, x.device)[:, None] * lp[None, :]  # [12, n]
-    f[0:24].view(12, 2, n).copy_(torch.stack([torch.sin(ang), torch.cos(ang)], dim=1).masked_fill(~hp, 0.0))
+    torch.sin(ang, out=f[0:24:2])
+    torch.cos(ang, out=f[1:24:2])
+    f[0:24].masked_fill_(~hp, 0.0)
 
     hpb = hp & hb & (torch.where(hb, b, 0.0) > 0)
     bs = torch.where(hpb, torch.where(hpb, b, 1.0).clamp(PRICE_FLOOR, PRICE_CAP), 1.0)
