@@ -13,6 +13,7 @@ import platform
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -194,12 +195,16 @@ def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
         with stage("quality profile of the kept baskets", durations):
             profile = quality.weekly_profile(con)
             _drop(con, "basket_sets")
-        with stage("12 purchase history by slice of customers", durations):
-            _write_history(con, cfg, work)
-        with stage("11 vocab, items, prices, rejects files", durations):
-            set_variables(con, {"out": str(work)})
-            run_file(con, "11_outputs.sql")
-            _write_items(con, work)
+        # 12 must run on one DuckDB thread (the bits of its window sums), so it runs on a connection
+        # of its own beside 11, with DuckDB's thread count at 1 for both: two single-threaded
+        # statements at once instead of 12 alone on one core
+        with one_thread(con), ThreadPoolExecutor(max_workers=1) as beside:
+            history = beside.submit(_write_history, con.cursor(), cfg, work, durations)
+            with stage("11 vocab, items, prices, rejects files", durations):
+                set_variables(con, {"out": str(work)})
+                run_file(con, "11_outputs.sql")
+                _write_items(con, work)
+            history.result()
         manifest = _manifest(con, cfg, files, variants, accounting)
         manifest["quality"] = profile
     finally:
@@ -383,28 +388,37 @@ def _write_files(con, name: str, jobs: list[dict[str, Any]]) -> None:
             cursor.close()
 
 
-def _write_history(con, cfg: Config, work: Path) -> None:
+def _write_history(con, cfg: Config, work: Path, durations: dict[str, float]) -> None:
     """history/part-NNNN.parquet: the event log of sql/12_history.sql, one slice of customers
-    (at most splits.items_per_slice items) per part, so each slice's window sort stays in memory."""
-    (work / "history").mkdir()
-    counts = con.execute(
-        "select customer_idx, count(*) from items where customer_idx > 0 group by 1 order by 1"
-    ).fetchall()
-    set_variables(con, history_variables(cfg))
-    # One DuckDB thread: the running window sums (cum_decay, cum_short_decay) add a partition's rows
-    # in a tree whose alignment follows how the rows were partitioned among the threads, so with 2
-    # threads their last bits changed from run to run (12.1M rows: 500K of 9.5M cum_decay values,
-    # relative difference <= 7.4e-16). One thread gives the same file every run; the stage takes
-    # 8.6-8.8 s instead of 4.6 there.
-    set_threads(con, 1)
-    try:
+    (at most splits.items_per_slice items) per part, so each slice's window sort stays in memory.
+    On its own connection (`con`, closed at the end), with DuckDB on one thread (one_thread)."""
+    with con, stage("12 purchase history by slice of customers", durations):
+        (work / "history").mkdir()
+        counts = con.execute(
+            "select customer_idx, count(*) from items where customer_idx > 0 group by 1 order by 1"
+        ).fetchall()
+        set_variables(con, history_variables(cfg))
         for n, (first, last) in enumerate(week_slices(counts, cfg.splits.items_per_slice)):
             set_variables(con, {"slice_first": first, "slice_last": last,
                                 "target": str(work / "history" / f"part-{n:04d}.parquet")})
             run_file(con, "12_history.sql")
             log(f"  customers {first}-{last}: history part {n}")
+
+
+@contextmanager
+def one_thread(con):
+    """DuckDB on one thread (a setting of the database, so of all its connections), then back to
+    the configured count. One thread for 12: its running window sums (cum_decay, cum_short_decay)
+    add a partition's rows in a tree whose alignment follows how the rows were partitioned among
+    the threads, so with 2 threads their last bits changed from run to run (12.1M rows: 500K of
+    9.5M cum_decay values, relative difference <= 7.4e-16). One thread gives the same file every
+    run."""
+    threads = int(con.execute("select current_setting('threads')").fetchone()[0])
+    set_threads(con, 1)
+    try:
+        yield
     finally:
-        set_threads(con, cfg.duckdb.threads)
+        set_threads(con, threads)
 
 
 def _accounting(con) -> dict[str, Any]:
