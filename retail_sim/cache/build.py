@@ -35,7 +35,7 @@ from retail_sim.files import (
 from retail_sim.integrity import file_records
 from retail_sim.manifest import read_manifest, write_manifest
 from retail_sim.prepared import Prepared
-from retail_sim.progress import log, peak_rss_mb, stage
+from retail_sim.progress import Ticker, log, peak_rss_mb, stage
 from retail_sim.vocab import (
     ANONYMOUS_CUSTOMER_IDX,
     FIRST_PRODUCT_IDX,
@@ -319,6 +319,7 @@ def _stream_customer_weeks(b: CacheBuild) -> CustomerRows:
     rows = CustomerRows(state, np.empty(n_rows, dtype=np.int64), np.empty(n_rows, dtype=np.int64),
                         np.empty(n_rows, dtype=np.int32))
     done = 0
+    ticker = Ticker("cache: customer state, (customer, week) rows", n_rows, "rows")
     for chunk in sqlfiles.stream(b.con, "06_customer_weeks", b.cfg.cache.chunk_rows):
         part = slice(done, done + len(chunk["week"]))
         rows.customer[part] = chunk["customer_idx"]
@@ -326,6 +327,7 @@ def _stream_customer_weeks(b: CacheBuild) -> CustomerRows:
         rows.n_baskets[part] = chunk["b_baskets"]
         state[part, HISTORY_DIM:] = customer_state.affinity(chunk)
         done = part.stop
+        ticker.add(len(chunk["week"]))
     if done != n_rows:
         raise AssertionError(f"06_customer_weeks gave {done} rows in chunks, {n_rows} counted")
     keys = rows.keys
@@ -358,6 +360,7 @@ def _fill_history(b: CacheBuild, rows: CustomerRows, projected: np.ndarray, n_cu
     vectors = np.empty((0, projected.shape[1]))
     order = np.argsort(rows.week, kind="stable")
     bounds = np.r_[np.searchsorted(rows.week[order], b.weeks), rows.n]
+    ticker = Ticker("cache: customer state, history by week", len(b.weeks), "weeks")
     for i, week in enumerate(b.weeks):
         at = order[bounds[i] : bounds[i + 1]]  # rows of this week, in customer order
         if len(at):
@@ -368,6 +371,7 @@ def _fill_history(b: CacheBuild, rows: CustomerRows, projected: np.ndarray, n_cu
         np.take(projected, product, axis=0, out=vectors[: len(product)])
         acc.add_week(int(week), lines["customer_idx"].astype(np.int64), vectors[: len(product)],
                      lines["n_lines"].astype(np.float64))
+        ticker.add(1)
     rows.state.flush()
 
 
