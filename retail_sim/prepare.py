@@ -33,7 +33,7 @@ from retail_sim.inputs import fingerprint_file, header_variant, resolve_inputs
 from retail_sim.integrity import file_records
 from retail_sim.manifest import write_manifest
 from retail_sim.prepared import DATA_FOLDERS, empty_splits
-from retail_sim.progress import log, peak_rss_mb, stage
+from retail_sim.progress import log, peak_rss_mb, query_progress, stage
 from retail_sim.sqlrun import (
     code_variables,
     connect,
@@ -164,7 +164,7 @@ def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
             "input_files": [glob_literal(f) for f in files],
             **calendar_variables(cfg), **split_variables(cfg), **code_variables(),
         })
-        with stage("01 lines: read, type, validate", durations):
+        with stage("01 lines: read, type, validate", durations), query_progress(con, "01 lines"):
             _duck("reading the input CSVs", lambda: run_file(con, "01_lines.sql"))
         with stage("02 basket headers and conflicts", durations):
             run_file(con, "02_basket_headers.sql")
@@ -315,6 +315,7 @@ def _items_and_prices(con, cfg: Config) -> None:
                             "previous_first": previous[0], "previous_last": previous[1]})
         run_file(con, "06_items.sql")
         run_file(con, "07_prices.sql")
+        log(f"  weeks {first}-{last}: items and prices")
         previous = (first, last)
     _drop(con, "slice_items", "price_state")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from contextlib import contextmanager
 
@@ -49,6 +50,33 @@ class Ticker:
             eta = (self.total - self.done) / rate if rate > 0 else math.inf
             log(f"[{time.strftime('%H:%M:%S')}] {self.name}: {self.done:,}/{self.total:,} {self.unit} "
                 f"({rate:,.0f}/s, ETA {format_eta(eta)})")
+
+
+@contextmanager
+def query_progress(con, name: str, every_s: float = 30.0):
+    """While the block runs one long DuckDB statement on `con` (a CSV scan, say), log `name: N%
+    (ETA)` every `every_s` seconds from DuckDB's own estimate (`con.query_progress()`, which it
+    tracks only with its progress bar on: turned on for the block, without printing)."""
+    con.execute("set enable_progress_bar = true")
+    con.execute("set enable_progress_bar_print = false")
+    stop, start = threading.Event(), time.perf_counter()
+
+    def watch() -> None:
+        while not stop.wait(every_s):
+            done = con.query_progress()
+            if done > 0:  # -1: no estimate (yet)
+                elapsed = time.perf_counter() - start
+                log(f"[{time.strftime('%H:%M:%S')}] {name}: {done:.0f}% "
+                    f"(ETA {format_eta(elapsed * (100 - done) / done)})")
+
+    watcher = threading.Thread(target=watch, name="query-progress", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+        con.execute("set enable_progress_bar = false")
 
 
 def peak_rss_mb() -> float:

@@ -15,3 +15,20 @@ def test_ticker_prints_at_most_every_interval_and_at_the_end(capsys):
 
 def test_format_eta():
     assert format_eta(3725) == "01:02:05" and format_eta(float("nan")) == "--:--:--"
+
+
+def test_query_progress_logs_duckdb_estimate_while_a_statement_runs(capsys):
+    import re
+
+    import duckdb
+
+    from retail_sim.progress import query_progress
+
+    con = duckdb.connect()
+    con.execute("set threads = 1")
+    with query_progress(con, "long scan", every_s=0.05):
+        # a scan long enough (~1-3 s) for several polls; DuckDB estimates progress from rows scanned
+        con.execute("select count(*) from range(300000000) where hash(range) % 7 = 0").fetchall()
+    lines = [line for line in capsys.readouterr().err.splitlines() if "long scan:" in line]
+    assert lines and all(re.search(r"long scan: \d+% \(ETA \d\d:\d\d:\d\d\)$", line) for line in lines)
+    assert con.execute("select current_setting('enable_progress_bar')").fetchone()[0] is False
