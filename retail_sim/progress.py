@@ -48,8 +48,9 @@ class Ticker:
             self.last = now
             rate = self.done / max(now - self.start, 1e-9)
             eta = (self.total - self.done) / rate if rate > 0 else math.inf
+            speed = f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"  # slow units (slices, weeks): 0.12/s, not 0/s
             log(f"[{time.strftime('%H:%M:%S')}] {self.name}: {self.done:,}/{self.total:,} {self.unit} "
-                f"({rate:,.0f}/s, ETA {format_eta(eta)})")
+                f"({speed}/s, ETA {format_eta(eta)})")
 
 
 @contextmanager

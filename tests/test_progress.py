@@ -32,3 +32,10 @@ def test_query_progress_logs_duckdb_estimate_while_a_statement_runs(capsys):
     lines = [line for line in capsys.readouterr().err.splitlines() if "long scan:" in line]
     assert lines and all(re.search(r"long scan: \d+% \(ETA \d\d:\d\d:\d\d\)$", line) for line in lines)
     assert con.execute("select current_setting('enable_progress_bar')").fetchone()[0] is False
+
+
+def test_ticker_shows_slow_rates_with_two_significant_digits(capsys):
+    t = Ticker("co-purchase pairs", 1, "slices of weeks")
+    t.start -= 8.0  # one slice in 8 s
+    t.add(1)
+    assert "1/1 slices of weeks (0.12/s, ETA 00:00:00)" in capsys.readouterr().err

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from retail_sim.data.history import NO_NEXT, HistoryIndex, rank_order
 from retail_sim.files import preallocated_memmap
+from retail_sim.progress import Ticker
 
 ARRAYS = ("history_customer_events", "history_event_product", "history_event_ts", "history_event_next_ts",
           "history_cum_baskets", "history_cum_decay")
@@ -67,6 +68,7 @@ def write_history_index(prepared: Path, folder: Path, n_customers: int) -> dict[
     }
     events_of_customer = np.zeros(n_customers + 2, dtype=np.int64)  # counts first, offsets after
     e = 0
+    ticker = Ticker("cache: purchase history index", n_events, "events")
     for cols in _whole_customers(files):
         n = len(cols["customer_idx"])
         order = rank_order(cols["customer_idx"], cols["product_idx"], cols["shop_ts"], cols["cum_baskets"],
@@ -80,6 +82,7 @@ def write_history_index(prepared: Path, folder: Path, n_customers: int) -> dict[
         arrays["history_cum_decay"][part, 1] = cols["cum_short_decay"][order]
         events_of_customer += np.bincount(cols["customer_idx"] + 1, minlength=n_customers + 2)
         e += n
+        ticker.add(n)
     if e != n_events:
         raise AssertionError(f"history: {e} events read, {n_events} counted")
     arrays["history_customer_events"] = preallocated_memmap(folder / "history_customer_events.npy", np.int64,

@@ -11,6 +11,7 @@ import numpy as np
 from retail_sim import sqlrun
 from retail_sim.config import Config
 from retail_sim.prepared import Prepared
+from retail_sim.progress import Ticker
 
 SQL_DIR = sqlrun.SQL_DIR / "cache"
 
@@ -54,8 +55,11 @@ def copurchase_pairs(con: duckdb.DuckDBPyConnection, first_week: int, last_week:
     con.execute("create or replace temp table copurchase_slices "
                 "(product_a integer, product_b integer, n_baskets bigint)")
     con.execute("insert into copurchase_slices values (0, 0, 0)")  # the basket count row of an empty range too
-    for lo, hi in week_slices([(int(w), int(n)) for w, n in per_week], items_per_slice):
+    slices = week_slices([(int(w), int(n)) for w, n in per_week], items_per_slice)
+    ticker = Ticker(f"co-purchase pairs of weeks {first_week}-{last_week}", len(slices), "slices of weeks")
+    for lo, hi in slices:
         con.execute(f"insert into copurchase_slices {_query(con, '02_copurchase_pairs', {'slice_first': lo, 'slice_last': hi})}")
+        ticker.add(1)
     sqlrun.set_variables(con, {"min_baskets": min_baskets})
     table = con.sql(
         "select product_a, product_b, sum(n_baskets)::bigint as n_baskets from copurchase_slices "
