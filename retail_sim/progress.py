@@ -13,16 +13,21 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def log_at(message: str) -> None:
+    """`[HH:MM:SS] message`: the progress lines of long steps, stamped with the wall clock."""
+    log(f"[{time.strftime('%H:%M:%S')}] {message}")
+
+
 @contextmanager
 def stage(name: str, durations: dict[str, float] | None = None):
     """Print `name ...` then `name done in X.Xs`; record seconds in `durations[name]`."""
-    log(f"[{time.strftime('%H:%M:%S')}] {name} ...")
+    log_at(f"{name} ...")
     start = time.perf_counter()
     yield
     seconds = time.perf_counter() - start
     if durations is not None:
         durations[name] = round(seconds, 3)
-    log(f"[{time.strftime('%H:%M:%S')}] {name} done in {seconds:.1f}s")
+    log_at(f"{name} done in {seconds:.1f}s")
 
 
 def format_eta(seconds: float) -> str:
@@ -49,8 +54,7 @@ class Ticker:
             rate = self.done / max(now - self.start, 1e-9)
             eta = (self.total - self.done) / rate if rate > 0 else math.inf
             speed = f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"  # slow units (slices, weeks): 0.12/s, not 0/s
-            log(f"[{time.strftime('%H:%M:%S')}] {self.name}: {self.done:,}/{self.total:,} {self.unit} "
-                f"({speed}/s, ETA {format_eta(eta)})")
+            log_at(f"{self.name}: {self.done:,}/{self.total:,} {self.unit} ({speed}/s, ETA {format_eta(eta)})")
 
 
 @contextmanager
@@ -67,8 +71,7 @@ def query_progress(con, name: str, every_s: float = 30.0):
             done = con.query_progress()
             if done > 0:  # -1: no estimate (yet)
                 elapsed = time.perf_counter() - start
-                log(f"[{time.strftime('%H:%M:%S')}] {name}: {done:.0f}% "
-                    f"(ETA {format_eta(elapsed * (100 - done) / done)})")
+                log_at(f"{name}: {done:.0f}% (ETA {format_eta(elapsed * (100 - done) / done)})")
 
     watcher = threading.Thread(target=watch, name="query-progress", daemon=True)
     watcher.start()
@@ -77,7 +80,9 @@ def query_progress(con, name: str, every_s: float = 30.0):
     finally:
         stop.set()
         watcher.join()
-        con.execute("set enable_progress_bar = false")
+    # only after the statement succeeded: after a failed one (a fatal DuckDB error invalidates the
+    # database) this would raise and hide the error that matters; a failed run does not go on
+    con.execute("set enable_progress_bar = false")
 
 
 def peak_rss_mb() -> float:

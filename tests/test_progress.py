@@ -39,3 +39,17 @@ def test_ticker_shows_slow_rates_with_two_significant_digits(capsys):
     t.start -= 8.0  # one slice in 8 s
     t.add(1)
     assert "1/1 slices of weeks (0.12/s, ETA 00:00:00)" in capsys.readouterr().err
+
+
+def test_query_progress_lets_the_statements_own_error_through():
+    """After a failure the connection may be unusable (a fatal DuckDB error invalidates the
+    database): the block's error must reach the caller, not one from resetting the setting."""
+    import duckdb
+    import pytest
+
+    from retail_sim.progress import query_progress
+
+    con = duckdb.connect()
+    with pytest.raises(ValueError, match="the statement's error"), query_progress(con, "scan", every_s=60):
+        con.close()  # stands in for an invalidated database: any further execute raises
+        raise ValueError("the statement's error")
