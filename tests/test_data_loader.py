@@ -463,6 +463,17 @@ def test_bench_loader_reports_every_figure(tiny):
     assert 0 <= m["padding_fraction"] <= m["fixed_padding_fraction"] < 1
 
 
+def test_fake_cache_history_stays_finite_for_many_customers():
+    """`bench loader --fake-cache` sizes the fake cache from the folder: 85,000 customers (a 50M-row
+    folder) overflowed its decayed sums (hours grew with the customer number) to inf."""
+    import numpy as np
+
+    from retail_sim.data.testing import FakeCache
+
+    h = FakeCache(n_customers=85_000).history
+    assert np.isfinite(h.cum_decay).all() and h.event_ts.max() < 200 * 168
+
+
 def test_history_of_a_basket_is_the_same_whatever_the_workers_ranks_or_resume(tiny):
     """history_* depend on the basket alone: any split of the epoch gives each basket the same rows."""
 

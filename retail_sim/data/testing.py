@@ -49,10 +49,12 @@ class FakeCache:
         self.n_customers = n_customers
         self.fingerprint = fingerprint
         # customer c bought products FIRST_PRODUCT_IDX + (c * j) % n_products (j = 1..6) at
-        # hours 24 * (40 j + c) after the calendar origin (weeks 1..35)
+        # hours 24 * (40 j + c % 1000) after the calendar origin (weeks 1..178: the decayed sums of
+        # 1 / decay ^ (hours / 168) stay finite for any number of customers, as in `bench loader
+        # --fake-cache` on a 50M-row folder's 85,000)
         c = np.repeat(np.arange(1, n_customers + 1), 6)
         j = np.tile(np.arange(1, 7), n_customers)
-        self.history = index_from_events(c, FIRST_PRODUCT_IDX + (c * j) % n_products, 24 * (40 * j + c),
+        self.history = index_from_events(c, FIRST_PRODUCT_IDX + (c * j) % n_products, 24 * (40 * j + c % 1000),
                                          np.ones(c.size, np.int64), n_customers)
 
     @cached_property
