@@ -21,10 +21,3 @@ def ragged_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     ends = np.cumsum(lengths)
     total = int(ends[-1]) if len(ends) else 0
     return np.repeat(np.asarray(starts, dtype=np.int64) - (ends - lengths), lengths) + np.arange(total)
-
-
-def reused_rows(buffer: np.ndarray, rows: int) -> np.ndarray:
-    """`buffer` if it holds at least `rows` rows, else a new float64 array of `rows` rows and its
-    width: a work array kept across the weeks of a loop instead of a fresh one each week (at 214M
-    rows a fresh [1.46M, 96] float64 array a week cost more in page faults than its arithmetic)."""
-    return buffer if len(buffer) >= rows else np.empty((rows, buffer.shape[1]))

@@ -15,20 +15,38 @@ from retail_sim.errors import UserError
 
 
 def test_history_accumulator_decayed_mean_by_hand():
-    # half-life 1 week: a basket 2 weeks older weighs 0.25
-    acc = customer_state.HistoryAccumulator(n_customers=2, dim=2, half_life_weeks=1.0)
+    # half-life 1 week: a basket 2 weeks older weighs 0.25; lines name rows of the table
+    table = np.array([[1.0, 0.0], [0.0, 1.0], [3.0, 3.0]])
+    acc = customer_state.HistoryAccumulator(n_customers=2, table=table, half_life_weeks=1.0)
     assert acc.state(np.array([1])).tolist() == [[0.0, 0.0]]
-    acc.add_week(1, np.array([1]), np.array([[1.0, 0.0]]), np.array([1.0]))
+    acc.add_week(1, np.array([1]), np.array([0]), np.array([1.0]))
     assert acc.state(np.array([1, 2])).tolist() == [[1.0, 0.0], [0.0, 0.0]]
     # week 3: two lines of [0, 1] for customer 1 and one for customer 2
-    acc.add_week(3, np.array([1, 1, 2]), np.array([[0.0, 1.0], [0.0, 1.0], [3.0, 3.0]]), np.array([1.0, 1.0, 1.0]))
+    acc.add_week(3, np.array([1, 1, 2]), np.array([1, 1, 2]), np.array([1.0, 1.0, 1.0]))
     np.testing.assert_allclose(acc.state(np.array([1])), [[0.25 / 2.25, 2.0 / 2.25]])
     np.testing.assert_allclose(acc.state(np.array([2])), [[3.0, 3.0]])
     # a line weight counts like repeated lines
-    acc2 = customer_state.HistoryAccumulator(1, 2, 1.0)
-    acc2.add_week(1, np.array([1]), np.array([[1.0, 0.0]]), np.array([1.0]))
-    acc2.add_week(3, np.array([1]), np.array([[0.0, 1.0]]), np.array([2.0]))
+    acc2 = customer_state.HistoryAccumulator(1, table, 1.0)
+    acc2.add_week(1, np.array([1]), np.array([0]), np.array([1.0]))
+    acc2.add_week(3, np.array([1]), np.array([1]), np.array([2.0]))
     np.testing.assert_allclose(acc2.state(np.array([1])), acc.state(np.array([1])))
+
+
+def test_weighted_row_sums_are_the_line_by_line_sums_bit_for_bit():
+    """The sparse product adds weight * row per line in line order: the bits of the plain loop
+    (customer_state, and so the bit-identity hashes, do not depend on how the sums are computed)."""
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(50, 8))
+    lines = 2_000
+    group = np.sort(rng.integers(0, 300, lines))
+    rows, weights = rng.integers(0, 50, lines), rng.integers(1, 9, lines).astype(np.float64)
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    got = customer_state.weighted_row_sums(starts, rows, weights, torch.from_numpy(table))
+    want = np.zeros_like(got)
+    g = np.cumsum(np.r_[True, group[1:] != group[:-1]]) - 1
+    for line in range(lines):  # weight * row rounded, then added: the order of the old index_add_
+        want[g[line]] = want[g[line]] + weights[line] * table[rows[line]]
+    assert np.array_equal(got, want)
 
 
 @pytest.mark.parametrize("half_life,expected", [(1.0, 0.5), (2.0, 0.5**0.5), (8.0, 0.5**0.125)])

@@ -18,7 +18,6 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from retail_sim import hints
-from retail_sim.arrays import reused_rows
 from retail_sim.cache import customer_state, linalg, products, segments, sqlfiles, stores
 from retail_sim.cache.history import write_history_index
 from retail_sim.cache.tensor_cache import CACHE_FILES
@@ -356,8 +355,7 @@ def _history_pca(b: CacheBuild, product: ProductTable) -> tuple[np.ndarray, floa
 def _fill_history(b: CacheBuild, rows: CustomerRows, projected: np.ndarray, n_customers: int) -> None:
     """Week by week: the rows of a week read the decayed history mean of strictly earlier weeks,
     then the week's lines (sql/cache/07_customer_week_lines) are added to it."""
-    acc = customer_state.HistoryAccumulator(n_customers, HISTORY_DIM, b.cfg.cache.half_life_weeks)
-    vectors = np.empty((0, projected.shape[1]))
+    acc = customer_state.HistoryAccumulator(n_customers, projected, b.cfg.cache.half_life_weeks)
     order = np.argsort(rows.week, kind="stable")
     bounds = np.r_[np.searchsorted(rows.week[order], b.weeks), rows.n]
     ticker = Ticker("cache: customer state, history by week", len(b.weeks), "weeks")
@@ -366,10 +364,7 @@ def _fill_history(b: CacheBuild, rows: CustomerRows, projected: np.ndarray, n_cu
         if len(at):
             rows.state[at, :HISTORY_DIM] = acc.state(rows.customer[at]).astype(np.float32)
         lines = sqlfiles.run(b.con, "07_customer_week_lines", week=int(week))
-        product = lines["product_idx"].astype(np.int64)
-        vectors = reused_rows(vectors, len(product))  # the week's product rows
-        np.take(projected, product, axis=0, out=vectors[: len(product)])
-        acc.add_week(int(week), lines["customer_idx"].astype(np.int64), vectors[: len(product)],
+        acc.add_week(int(week), lines["customer_idx"].astype(np.int64), lines["product_idx"].astype(np.int64),
                      lines["n_lines"].astype(np.float64))
         ticker.add(1)
     rows.state.flush()
