@@ -164,7 +164,7 @@ def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
             "input_files": [glob_literal(f) for f in files],
             **calendar_variables(cfg), **split_variables(cfg), **code_variables(),
         })
-        with stage("01 lines: read, type, validate", durations), query_progress(con, "01 lines"):
+        with stage("01 lines: read, type, validate", durations), query_progress(con, "01 lines"), any_order(con):
             _duck("reading the input CSVs", lambda: run_file(con, "01_lines.sql"))
         with stage("02 basket headers and conflicts", durations):
             run_file(con, "02_basket_headers.sql")
@@ -404,6 +404,19 @@ def _write_history(con, cfg: Config, work: Path, durations: dict[str, float]) ->
                                 "target": str(work / "history" / f"part-{n:04d}.parquet")})
             run_file(con, "12_history.sql")
             log(f"  customers {first}-{last}: history part {n}")
+
+
+@contextmanager
+def any_order(con):
+    """DuckDB free to store a statement's rows in any order (preserve_insertion_order off), then back
+    on. For 01: the CSV reader's threads then append their chunks as they finish instead of
+    waiting for file order (real sample: 0.55 -> 0.37 s). Nothing reads `lines` in its stored order:
+    every later stage groups, joins or sorts it on its keys."""
+    con.execute("set preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute("set preserve_insertion_order = true")
 
 
 @contextmanager
