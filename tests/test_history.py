@@ -12,7 +12,7 @@ import pytest
 
 from retail_sim.audit import AUDIT_DIR, run_audits
 from retail_sim.cache.history import load_history_index, write_history_index
-from retail_sim.data.history import N_FEATURES, HistoryIndex, candidates, encode_history
+from retail_sim.data.history import N_FEATURES, HistoryIndex, candidates, encode_history, rank_order
 from retail_sim.data.testing import record_files
 from retail_sim.prepared import Prepared
 
@@ -90,6 +90,30 @@ def test_index_holds_each_customer_in_rank_order(tiny_index):
     # customer 1: 5 at hour 168 (cum_decay 1 + 2/0.95), 7 at 100 (0.95^(-100/168)), 5 at 0 (1); customer 2: 9
     assert tiny_index.event_product.tolist() == [5, 7, 5, 9]
     assert tiny_index.event_ts.tolist() == [168, 100, 0, 50]
+
+
+def test_rank_order_is_the_five_key_sort_with_ties_and_unsorted_customers():
+    # rank_order's fast path (customer runs ranked as rows, data/history._rank_order) must give
+    # the permutation of the plain five-key sort, also where it has to fall back: customers out of
+    # order, decays one ulp apart, and ties on (customer, cum_decay, cum_baskets, product)
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        m = int(rng.integers(1, 60))
+        c = rng.integers(0, 5, m) if trial % 3 == 0 else np.sort(rng.integers(0, 5, m))
+        p, ts, n = rng.integers(0, 4, m), rng.integers(0, 3, m), rng.integers(1, 3, m)
+        d = rng.choice([1.0, 2.0, np.nextafter(2.0, 3.0), 3.5], m)
+        assert (rank_order(c, p, ts, n, d) == np.lexsort((ts, p, -n, -d, c))).all(), trial
+    # a valid log (no ties: a product's later events have a larger cum_baskets), in log order
+    events = sorted({(int(c), int(p), int(t)) for c, p, t in rng.integers(0, [40, 30, 500], (3000, 3))})
+    c, p, ts = (np.array(x) for x in zip(*events, strict=True))
+    idx = np.lexsort((ts, p, c))
+    first = np.r_[True, (c[1:] != c[:-1]) | (p[1:] != p[:-1])]
+    run = np.cumsum(first) - 1
+    n = np.arange(c.size) - np.flatnonzero(first)[run] + 1
+    d = np.array([(1 / DECAY) ** (t / 168) for t in ts])
+    d = np.cumsum(d) - np.r_[0, np.cumsum(d)][np.flatnonzero(first)][run]
+    assert (idx == np.arange(c.size)).all()
+    assert (rank_order(c, p, ts, n, d) == np.lexsort((ts, p, -n, -d, c))).all()
 
 
 def test_unknown_and_out_of_range_customers_have_no_history(tiny_index):

@@ -70,8 +70,27 @@ def rank_order(customer: np.ndarray, product: np.ndarray, shop_ts: np.ndarray, c
     """Permutation of events [E] into the HistoryIndex order (INDEX_ORDER). cum_decay: the long
     decayed sums [E] (Σ n / decay^(ts/168)). Every basket's factor decay^(t/168) is common to all
     its products, so among the as-of events of any basket this order is the ranking of top_k:
-    decayed count descending, count descending, product ascending (each product once)."""
-    return np.lexsort((shop_ts, product, -np.asarray(cum_baskets, dtype=np.int64), -np.asarray(cum_decay), customer))
+    decayed count descending, count descending, product ascending (each product once).
+    Events of a valid log never tie on (customer, cum_decay, cum_baskets, product): a product's
+    later events have a larger cum_baskets. So when the customers come in ascending runs (the
+    event log's order) the ranking of top_k's _rank_order gives this order, ranking each
+    customer's events as one row (cache at 11.8M rows: 30.9 -> 8.2 ms per 122,880 events, the
+    same permutation); otherwise, and on a tie, the five keys are sorted as they are."""
+    c = np.asarray(customer)
+    d = np.asarray(cum_decay, dtype=np.float64)
+    n = np.asarray(cum_baskets, dtype=np.int64)
+    p = np.asarray(product)
+    full = lambda: np.lexsort((shop_ts, p, -n, -d, c))  # noqa: E731
+    if c.size < 2 or (c[1:] < c[:-1]).any():
+        return full()
+    new_customer = np.r_[True, c[1:] != c[:-1]]
+    row = np.cumsum(new_customer) - 1  # 0, 1, ... per customer run: keeps _rank_order's float key exact
+    first = np.r_[np.flatnonzero(new_customer), c.size]
+    order = _rank_order(row, d, n, p, first)
+    r, dd, nn, pp = row[order], d[order], n[order], p[order]
+    if ((r[1:] == r[:-1]) & (dd[1:] == dd[:-1]) & (nn[1:] == nn[:-1]) & (pp[1:] == pp[:-1])).any():
+        return full()
+    return order
 
 
 def ragged_arange(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
