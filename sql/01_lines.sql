@@ -7,7 +7,9 @@
 -- outputs: macro lgsr_lines(files) (typed, validated, with the raw text; 03 re-reads the files
 --          that hold rejects through it), macro shop_week_of(week), tables lines and reader_rejects.
 -- No type sniffing: every field is read as VARCHAR and cast here, so a bad value becomes a
--- reject with a reason instead of a failed run. Row order = file order (03 relies on it).
+-- reject with a reason instead of a failed run. lgsr_lines returns rows in file order when DuckDB's
+-- preserve_insertion_order is on (03 numbers the lines of a re-read that way). The lines table is
+-- written with it off (prepare.any_order): no later stage reads its stored order.
 -- lines is the only table with one row per input line and the only pass over the CSV text: it
 -- keeps the typed fields later stages use (no raw text, no shop_week or shop_weekday: both
 -- follow from week and shop_date on a valid line) and file_index (position in input_files)
