@@ -126,10 +126,12 @@ def in_batch_order(messages: Iterator[tuple[np.ndarray, list[CompactBatch]]], pi
     windows whose batches have begun and not ended (about one window per stream) and the messages
     received ahead of them."""
     order, offsets = pieces.batch_pieces()
+    order = order.tolist()  # Python ints: this loop runs in the main process for every batch
     have: dict[int, CompactBatch] = {}
-    for i in range(pieces.n_batches):
-        need = order[offsets[i]:offsets[i + 1]].tolist()
-        while any(p not in have for p in need):
-            ids, batches = next(messages)
-            have.update(zip(np.asarray(ids).tolist(), batches, strict=True))
-        yield merge([have.pop(p) for p in need])
+    for start, end in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True):
+        need = order[start:end]
+        for p in need:
+            while p not in have:
+                ids, batches = next(messages)
+                have.update(zip(np.asarray(ids).tolist(), batches, strict=True))
+        yield have.pop(need[0]) if len(need) == 1 else merge([have.pop(p) for p in need])

@@ -13,7 +13,7 @@ masked item (8 above 32,767 items) — 12 KiB for the real sample's mean basket 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -22,9 +22,9 @@ ALIGN = 8
 INT16_MAX = 32_767  # ids and item indices up to this fit int16
 
 
-@dataclass(frozen=True)
-class CompactMeta:
-    """The shape of one compact batch (host-side ints: the encoder needs no device sync)."""
+class CompactMeta(NamedTuple):
+    """The shape of one compact batch (host-side ints: the encoder needs no device sync). A
+    NamedTuple: built for every batch, 0.3 us against 1.1 us for a frozen dataclass."""
 
     B: int  # baskets
     S: int  # positions of the dense [B, S] tensors (>= the longest basket; the bucket's edge with fixed shapes)
@@ -153,13 +153,12 @@ def pack(batches: list[CompactBatch], shared: bool = False) -> tuple[torch.Tenso
 
 
 def unpack(data: torch.Tensor, table: np.ndarray) -> list[CompactBatch]:
-    """Inverse of pack: views into the packed buffer (pinned when it is)."""
-    out, at = [], 0
-    for *ints, flags_wide_ids, wide_items, auxiliary, hide, n in table.tolist():
-        m = CompactMeta(*ints, bool(flags_wide_ids), bool(wide_items), bool(auxiliary), bool(hide))
-        out.append(CompactBatch(data[at:at + n], m))
-        at += n
-    return out
+    """Inverse of pack: views into the packed buffer (pinned when it is), cut by one split call
+    (the main process unpacks every batch its DataLoader workers send)."""
+    rows = table.tolist()
+    views = data.split([row[-1] for row in rows])
+    return [CompactBatch(view, CompactMeta(B, S, M, N, K, X, bool(wi), bool(wt), bool(aux), bool(hide)))
+            for view, (B, S, M, N, K, X, wi, wt, aux, hide, _) in zip(views, rows, strict=True)]
 
 
 def merge(pieces: list[CompactBatch]) -> CompactBatch:
