@@ -413,10 +413,10 @@ def any_order(con):
     waiting for file order (real sample: 0.55 -> 0.37 s). Nothing reads `lines` in its stored order:
     every later stage groups, joins or sorts it on its keys."""
     con.execute("set preserve_insertion_order = false")
-    try:
-        yield
-    finally:
-        con.execute("set preserve_insertion_order = true")
+    yield
+    # only after the block succeeded, as progress.query_progress: after a fatal DuckDB error this
+    # would raise and hide the error that matters; a failed run does not go on
+    con.execute("set preserve_insertion_order = true")
 
 
 @contextmanager
@@ -429,10 +429,8 @@ def one_thread(con):
     run."""
     threads = int(con.execute("select current_setting('threads')").fetchone()[0])
     set_threads(con, 1)
-    try:
-        yield
-    finally:
-        set_threads(con, threads)
+    yield
+    set_threads(con, threads)  # only after success, as any_order
 
 
 def _accounting(con) -> dict[str, Any]:

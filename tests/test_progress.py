@@ -53,3 +53,23 @@ def test_query_progress_lets_the_statements_own_error_through():
     with pytest.raises(ValueError, match="the statement's error"), query_progress(con, "scan", every_s=60):
         con.close()  # stands in for an invalidated database: any further execute raises
         raise ValueError("the statement's error")
+
+
+def test_splits_setting_blocks_let_the_statements_own_error_through():
+    """prepare.any_order and prepare.one_thread put DuckDB's setting back after their block, and
+    only after a block that succeeded: after a failure the connection may be unusable."""
+    import duckdb
+    import pytest
+
+    from retail_sim.prepare import any_order, one_thread
+
+    for block in (any_order, one_thread):
+        con = duckdb.connect()
+        con.execute("set threads = 2")
+        with block(con):
+            pass
+        assert con.execute("select current_setting('preserve_insertion_order'), current_setting('threads')"
+                           ).fetchone() == (True, 2)
+        with pytest.raises(ValueError, match="the statement's error"), block(con):
+            con.close()  # stands in for an invalidated database: any further execute raises
+            raise ValueError("the statement's error")
