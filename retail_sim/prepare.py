@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import queue
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -33,7 +35,7 @@ from retail_sim.inputs import fingerprint_file, header_variant, resolve_inputs
 from retail_sim.integrity import file_records
 from retail_sim.manifest import write_manifest
 from retail_sim.prepared import DATA_FOLDERS, empty_splits
-from retail_sim.progress import log, peak_rss_mb, query_progress, stage
+from retail_sim.progress import log, log_at, peak_rss_mb, query_progress, stage
 from retail_sim.sqlrun import (
     code_variables,
     connect,
@@ -195,16 +197,26 @@ def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
         with stage("quality profile of the kept baskets", durations):
             profile = quality.weekly_profile(con)
             _drop(con, "basket_sets")
-        # 12 must run on one DuckDB thread (the bits of its window sums), so it runs on a connection
-        # of its own beside 11, with DuckDB's thread count at 1 for both: two single-threaded
-        # statements at once instead of 12 alone on one core
-        with one_thread(con), ThreadPoolExecutor(max_workers=1) as beside:
-            history = beside.submit(_write_history, con.cursor(), cfg, work, durations)
-            with stage("11 vocab, items, prices, rejects files", durations):
-                set_variables(con, {"out": str(work)})
-                run_file(con, "11_outputs.sql")
-                _write_items(con, work)
-            history.result()
+        # 12 must run on one DuckDB thread (the bits of its window sums), so 11 and 12's slices of
+        # customers run as single-threaded statements at once, one connection per DuckDB thread
+        # (at least two): 12's slices start beside 11, and the main connection takes the slices
+        # left when 11 is done
+        history = HistoryParts(con, cfg, work)
+        connections = max(2, int(con.execute("select current_setting('threads')").fetchone()[0]))
+        with one_thread(con), ThreadPoolExecutor(max_workers=connections - 1) as beside:
+            parts = [beside.submit(history.write, con.cursor()) for _ in range(connections - 1)]
+            try:
+                with stage("11 vocab, items, prices, rejects files", durations):
+                    set_variables(con, {"out": str(work)})
+                    run_file(con, "11_outputs.sql")
+                    _write_items(con, work)
+                history.write(con, close=False)
+            except BaseException:
+                history.cancel()  # the other connections stop after their current part
+                raise
+            for done in parts:
+                done.result()
+        history.finish(durations)
         manifest = _manifest(con, cfg, files, variants, accounting)
         manifest["quality"] = profile
     finally:
@@ -389,21 +401,60 @@ def _write_files(con, name: str, jobs: list[dict[str, Any]]) -> None:
             cursor.close()
 
 
-def _write_history(con, cfg: Config, work: Path, durations: dict[str, float]) -> None:
-    """history/part-NNNN.parquet: the event log of sql/12_history.sql, one slice of customers
-    (at most splits.items_per_slice items) per part, so each slice's window sort stays in memory.
-    On its own connection (`con`, closed at the end), with DuckDB on one thread (one_thread)."""
-    with con, stage("12 purchase history by slice of customers", durations):
+class HistoryParts:
+    """history/part-NNNN.parquet: the event log of sql/12_history.sql, one slice of customers (at
+    most splits.items_per_slice items) per part, so each slice's window sort stays in memory.
+    Several connections write parts at once (`write`, each taking the next slice not yet taken),
+    with DuckDB on one thread (one_thread): a part's bits depend only on its slice, not on which
+    connection writes it or when. `finish` records the stage's time, from the first part's start
+    to the last part's end."""
+
+    STAGE = "12 purchase history by slice of customers"
+
+    def __init__(self, con, cfg: Config, work: Path):
+        self.cfg, self.work = cfg, work
         (work / "history").mkdir()
         counts = con.execute(
             "select customer_idx, count(*) from items where customer_idx > 0 group by 1 order by 1"
         ).fetchall()
-        set_variables(con, history_variables(cfg))
+        self.slices: queue.SimpleQueue = queue.SimpleQueue()
         for n, (first, last) in enumerate(week_slices(counts, cfg.splits.items_per_slice)):
-            set_variables(con, {"slice_first": first, "slice_last": last,
-                                "target": str(work / "history" / f"part-{n:04d}.parquet")})
-            run_file(con, "12_history.sql")
-            log(f"  customers {first}-{last}: history part {n}")
+            self.slices.put((n, first, last))
+        self.lock = threading.Lock()
+        self.started = self.ended = time.perf_counter()
+        log_at(f"{self.STAGE} ...")
+
+    def write(self, con, close: bool = True) -> None:
+        """Write parts on `con` until no slice is left; then close `con` (close)."""
+        try:
+            set_variables(con, history_variables(self.cfg))
+            while True:
+                try:
+                    n, first, last = self.slices.get_nowait()
+                except queue.Empty:
+                    break
+                set_variables(con, {"slice_first": first, "slice_last": last,
+                                    "target": str(self.work / "history" / f"part-{n:04d}.parquet")})
+                run_file(con, "12_history.sql")
+                log(f"  customers {first}-{last}: history part {n}")
+                with self.lock:
+                    self.ended = max(self.ended, time.perf_counter())
+        finally:
+            if close:
+                con.close()
+
+    def cancel(self) -> None:
+        """Take every slice not yet taken: each connection stops after its current part."""
+        while True:
+            try:
+                self.slices.get_nowait()
+            except queue.Empty:
+                return
+
+    def finish(self, durations: dict[str, float]) -> None:
+        seconds = self.ended - self.started
+        durations[self.STAGE] = round(seconds, 3)
+        log_at(f"{self.STAGE} done in {seconds:.1f}s")
 
 
 @contextmanager

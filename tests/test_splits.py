@@ -320,6 +320,12 @@ def test_week_slices_and_work_file_change_nothing(tmp_path, sample_raw, monkeypa
     parts = sorted(p.name for p in (tmp_path / "many" / "samples").rglob("*.parquet"))
     assert len(set(parts)) > 1  # the samples were written in several slices too
     assert len(list((tmp_path / "many" / "history").glob("part-*.parquet"))) > 1  # and the history
+    # the history's customer slices written by four connections at once instead of two: the same bytes
+    # (each part on one DuckDB thread; its bits depend on its slice only, not on who writes it, or when)
+    run_splits(cfg(**{"splits.items_per_slice": 40_000, "duckdb.threads": 4}), str(raw), tmp_path / "wide")
+    written = {name: {p.name: p.read_bytes() for p in (tmp_path / name / "history").glob("part-*.parquet")}
+               for name in ("many", "wide")}
+    assert written["many"] == written["wide"]
     for prepared in (tmp_path / "one", tmp_path / "many"):
         results = run_audits(prepared)
         assert len(results) >= 10 and all(r.violations == 0 for r in results)
