@@ -14,6 +14,7 @@ import queue
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -212,7 +213,7 @@ def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
                     _write_items(con, work)
                 history.write(con, close=False)
             except BaseException:
-                history.cancel()  # the other connections stop after their current part
+                history.parts.cancel()  # the other connections stop after their current part
                 raise
             for done in parts:
                 done.result()
@@ -375,39 +376,64 @@ def _write_items(con, work: Path) -> None:
 
 def _write_files(con, name: str, jobs: list[dict[str, Any]]) -> None:
     """Run the COPY of SQL file `name` once per job (its DuckDB variables; each job writes its own
-    file) on as many connections to the same database at once as DuckDB has threads. Each file is the same
-    bytes as when written alone; a small COPY keeps about one core busy, so on the real sample
-    stage 09-10 (24 files) took 0.70 s of wall time instead of 0.92 in one connection. Tables the jobs read
-    must be in the main or the `scratch` database: temp tables are private to their connection."""
+    file) on as many connections to the same database at once as DuckDB has threads, each taking
+    the next job when it is free (Jobs). Each file is the same bytes as when written alone; a small
+    COPY keeps about one core busy, so on the real sample stage 09-10 (24 files) took 0.70 s of
+    wall time instead of 0.92 in one connection. Tables the jobs read must be in the main or the
+    `scratch` database: temp tables are private to their connection."""
     writers = min(len(jobs), int(con.execute("select current_setting('threads')").fetchone()[0]))
+    queued = Jobs(jobs)
+
+    def write(cursor, job: dict[str, Any]) -> None:
+        set_variables(cursor, job)
+        run_file(cursor, name)
+
     if writers <= 1:
-        for job in jobs:
-            set_variables(con, job)
-            run_file(con, name)
+        queued.run(con, write)
         return
     cursors = [con.cursor() for _ in range(writers)]
-
-    def write(k: int) -> None:
-        for job in jobs[k::writers]:
-            set_variables(cursors[k], job)
-            run_file(cursors[k], name)
-
     try:
         with ThreadPoolExecutor(max_workers=writers) as pool:
-            for done in [pool.submit(write, k) for k in range(writers)]:
+            for done in [pool.submit(queued.run, cursor, write) for cursor in cursors]:
                 done.result()
     finally:
         for cursor in cursors:
             cursor.close()
 
 
+class Jobs:
+    """Jobs that several connections run at once: each connection takes the next job not yet taken
+    (in the order given) when it is free, so none waits while another still has a share to do."""
+
+    def __init__(self, jobs: Iterable[Any]):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        for job in jobs:
+            self._queue.put(job)
+
+    def run(self, con, do: Callable[[Any, Any], None]) -> None:
+        """do(con, job) for each job this connection takes, until none is left."""
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            do(con, job)
+
+    def cancel(self) -> None:
+        """Take every job not yet taken: each connection stops after its current one."""
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return
+
+
 class HistoryParts:
     """history/part-NNNN.parquet: the event log of sql/12_history.sql, one slice of customers (at
     most splits.items_per_slice items) per part, so each slice's window sort stays in memory.
-    Several connections write parts at once (`write`, each taking the next slice not yet taken),
-    with DuckDB on one thread (one_thread): a part's bits depend only on its slice, not on which
-    connection writes it or when. `finish` records the stage's time, from the first part's start
-    to the last part's end."""
+    Several connections write parts at once (`write`: Jobs), with DuckDB on one thread
+    (one_thread): a part's bits depend only on its slice, not on which connection writes it or
+    when. `finish` records the stage's time, from the first part's start to the last part's end."""
 
     STAGE = "12 purchase history by slice of customers"
 
@@ -417,9 +443,7 @@ class HistoryParts:
         counts = con.execute(
             "select customer_idx, count(*) from items where customer_idx > 0 group by 1 order by 1"
         ).fetchall()
-        self.slices: queue.SimpleQueue = queue.SimpleQueue()
-        for n, (first, last) in enumerate(week_slices(counts, cfg.splits.items_per_slice)):
-            self.slices.put((n, first, last))
+        self.parts = Jobs(enumerate(week_slices(counts, cfg.splits.items_per_slice)))
         self.lock = threading.Lock()
         self.started = self.ended = time.perf_counter()
         log_at(f"{self.STAGE} ...")
@@ -428,28 +452,19 @@ class HistoryParts:
         """Write parts on `con` until no slice is left; then close `con` (close)."""
         try:
             set_variables(con, history_variables(self.cfg))
-            while True:
-                try:
-                    n, first, last = self.slices.get_nowait()
-                except queue.Empty:
-                    break
-                set_variables(con, {"slice_first": first, "slice_last": last,
-                                    "target": str(self.work / "history" / f"part-{n:04d}.parquet")})
-                run_file(con, "12_history.sql")
-                log(f"  customers {first}-{last}: history part {n}")
-                with self.lock:
-                    self.ended = max(self.ended, time.perf_counter())
+            self.parts.run(con, self._part)
         finally:
             if close:
                 con.close()
 
-    def cancel(self) -> None:
-        """Take every slice not yet taken: each connection stops after its current part."""
-        while True:
-            try:
-                self.slices.get_nowait()
-            except queue.Empty:
-                return
+    def _part(self, con, part: tuple[int, tuple[int, int]]) -> None:
+        n, (first, last) = part
+        set_variables(con, {"slice_first": first, "slice_last": last,
+                            "target": str(self.work / "history" / f"part-{n:04d}.parquet")})
+        run_file(con, "12_history.sql")
+        log(f"  customers {first}-{last}: history part {n}")
+        with self.lock:
+            self.ended = max(self.ended, time.perf_counter())
 
     def finish(self, durations: dict[str, float]) -> None:
         seconds = self.ended - self.started

@@ -390,6 +390,38 @@ def test_real_sample_exact_counts(prepared_sample):
     assert manifest["complete"] is True and len(manifest["inputs"]) == 18
 
 
+def test_jobs_each_taken_once_and_cancel_stops_the_rest():
+    """prepare.Jobs: connections running at once take every job exactly once, in the order given;
+    after cancel (11 failed while 12's parts were being written) no connection takes another."""
+    import threading
+
+    from retail_sim.prepare import Jobs
+
+    jobs, done, lock = Jobs(range(200)), [], threading.Lock()
+
+    def do(con, job):
+        with lock:
+            done.append((con, job))
+
+    threads = [threading.Thread(target=jobs.run, args=(k, do)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(job for _, job in done) == list(range(200))
+    for k in range(4):  # each connection took its jobs in the order given
+        mine = [job for con, job in done if con == k]
+        assert mine == sorted(mine)
+    stopped, taken = Jobs("abc"), []
+
+    def fail(con, job):
+        taken.append(job)
+        stopped.cancel()
+
+    stopped.run(None, fail)
+    assert taken == ["a"]
+
+
 def test_week_slices_bound_items():
     from retail_sim.prepare import week_slices
 
