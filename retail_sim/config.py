@@ -153,6 +153,7 @@ class LoaderConfig:
     drop_last: bool = True  # drop each bucket's partial batch in training (counted)
     cold_start_k: float = 5.0  # baskets of history at which T1 stops blending with the segment prior
     eval_trip_context: Literal["hidden", "dropout", "visible"] = "hidden"  # evaluation T6: hidden (labels active), dropout or visible
+    mapped_cache_mb: int = 2048  # MiB of file pages (the tensor cache's) a process may keep mapped: above it the BatchEncoder unmaps the cache's before its next batch (0 = never)
 
 
 @dataclass
@@ -353,7 +354,7 @@ _AT_LEAST_1 = (
     "synth.customers",
 )
 _AT_LEAST_0 = (
-    "duckdb.threads", "cache.graph.steps", "cache.graph.eval_pairs", "cache.graph.id_init_std", "loader.num_workers",
+    "duckdb.threads", "cache.graph.steps", "cache.graph.eval_pairs", "cache.graph.id_init_std", "loader.num_workers", "loader.mapped_cache_mb",
     "loader.cold_start_k", "model.d_model", "model.n_layers", "model.n_heads", "train.weight_decay",
     "train.warmup_steps", "train.max_steps", "train.grad_clip", "train.quick_val_every", "train.quick_val_batches", "train.val_max_batches",
     "train.patience", "train.checkpoint_every", "train.eval_max_baskets", "train.cpu_threads",

@@ -192,6 +192,7 @@ def evaluate(cfg: Config, checkpoint: Path, prepared: Path | Prepared | None = N
     ckpt = load_checkpoint(checkpoint)
     prep = prepared_of(ckpt, Path(checkpoint), prepared, Path(cfg.paths.prepared))
     prep.require_split(split).require_split("train").require_split("validation")
+    cache = prep.open_cache(cache)  # once: each TensorCache maps the files anew, and pages read through two maps count twice in RSS
     run = load_run(cfg, Path(checkpoint), prep, cache, ckpt)
     out = Path(out) if out is not None else run.checkpoint.parent / f"eval_{split}"
     with output_folder(out, "evaluate", [Path(checkpoint), prep.path], holds_only(is_eval_file), "an `evaluate` output"):

@@ -101,6 +101,32 @@ def test_lookup_api(cached_sample):
     assert not cache.get_customer_state(None, week).any()
 
 
+def _rss_file_kib() -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("RssFile:"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RssFile from /proc (Linux)")
+def test_release_pages_unmaps_what_was_read_and_keeps_the_values(cached_sample):
+    """TensorCache.release_pages: every array and history-index array is a file map it releases;
+    after reading all of them, releasing drops their pages from this process's RSS, and they read
+    back the same."""
+    from retail_sim.data.history import INDEX_ARRAYS
+
+    cache = _cache(cached_sample)
+    arrays = [getattr(cache, name) for name in ARRAYS] + [getattr(cache.history, name) for name in INDEX_ARRAYS]
+    assert len(cache._maps) == len(arrays)
+    before = [np.array(a) for a in arrays]  # reads every page
+    mapped = _rss_file_kib()
+    cache.release_pages()
+    released = _rss_file_kib()
+    total_kib = sum(a.nbytes for a in before) // 1024
+    assert mapped - released >= total_kib // 2, (mapped, released, total_kib)
+    for old, new in zip(before, arrays, strict=True):
+        assert np.array_equal(old, np.array(new))
+    assert not cache.release_pages_over(2**62) and cache.release_pages_over(0)  # past the bound only
+
+
 def test_customer_state_is_point_in_time(cached_sample):
     cache = _cache(cached_sample)
     con = duckdb.connect()

@@ -50,6 +50,29 @@ def same_compact(x: CompactBatch, y: CompactBatch) -> bool:
     return x.meta == y.meta and torch.equal(x.data, y.data)
 
 
+def test_encoder_unmaps_the_cache_past_its_bound(tiny):
+    """BatchEncoder: before each batch, release_pages_over(loader.mapped_cache_mb MiB) of a cache
+    that has it (TensorCache); never with loader.mapped_cache_mb = 0 or a cache without it."""
+    folder, fake = tiny
+
+    class Spy(FakeCache):
+        calls: list[int] = []
+
+        def release_pages_over(self, limit: int) -> bool:
+            self.calls.append(limit)
+            return False
+
+    for mb, expected in ((3, [3 * 2**20] * 2), (0, [])):
+        Spy.calls = []
+        cfg = apply(Config(), {"loader.mapped_cache_mb": mb})
+        ds = WorldModelDataset(folder, "train", cache=Spy(), config=cfg)
+        encoder = BatchEncoder.from_dataset(ds)
+        for _, batch in zip(range(2), WorldModelDataLoader(ds, batch_size=16), strict=False):
+            encoder(batch)
+        assert Spy.calls == expected
+    assert BatchEncoder.from_dataset(dataset(tiny))._release_pages is None  # FakeCache has none
+
+
 def test_batch_shapes_and_dtypes(tiny):
     b = next(encoded(WorldModelDataLoader(dataset(tiny), batch_size=16)))
     assert isinstance(b, WorldModelBatch)

@@ -50,6 +50,7 @@ class Settings:
     window_rows: int = 16_384
     origin_day: int = 13248  # calendar.origin_date as days since 1970-01-01 (2006-04-10)
     history_k: int = 128  # history products per basket
+    mapped_cache_mb: int = 2048  # loader.mapped_cache_mb: the BatchEncoder's bound on mapped cache pages
 
 
 

@@ -73,6 +73,7 @@ def batch_settings(cfg: Config, folder: Config, max_seq_len: int | None = None) 
         window_rows=cfg.loader.window_rows,
         origin_day=day_number(week_start(1, cal)),
         history_k=cfg.history.k,
+        mapped_cache_mb=cfg.loader.mapped_cache_mb,
     )
 
 

@@ -73,6 +73,9 @@ class BatchEncoder(nn.Module):
         for name in INDEX_BUFFERS:
             self.register_buffer(f"history_{name}", _tensor(getattr(history, name)), persistent=False)
         self.decay, self.short_decay = float(history.decay), float(history.short_decay)
+        over = getattr(cache, "release_pages_over", None)  # a TensorCache's (stand-ins have none)
+        limit = settings.mapped_cache_mb * 2**20
+        self._release_pages = functools.partial(over, limit) if over is not None and limit > 0 else None
         for name, table in _calendar_tables(settings.weeks_per_year).items():
             self.register_buffer(name, table, persistent=False)
 
@@ -85,6 +88,10 @@ class BatchEncoder(nn.Module):
         return dict(self.named_buffers())
 
     def forward(self, c: CompactBatch) -> WorldModelBatch:
+        if self._release_pages is not None:
+            # a loop over many batches reads all over the cache: past loader.mapped_cache_mb of mapped file
+            # pages, the cache's leave this process's RSS (TensorCache.release_pages_over)
+            self._release_pages()
         m, s = c.meta, self.settings
         t = self._tables()
         dev = self.product_embeddings.device

@@ -27,6 +27,8 @@ N_FEATURES = len(FEATURES)
 
 
 NO_NEXT = np.iinfo(np.int32).max  # event_next_ts of a customer's last purchase of a product
+# the HistoryIndex fields that are arrays (the encoder's buffers, the tensor cache's mapped files)
+INDEX_ARRAYS = ("customer_events", "event_product", "event_ts", "event_next_ts", "cum_baskets", "cum_decay")
 
 
 @dataclass

@@ -14,12 +14,12 @@ import math
 
 import torch
 
-from retail_sim.data.history import HOURS_PER_WEEK, N_FEATURES
+from retail_sim.data.history import HOURS_PER_WEEK, INDEX_ARRAYS, N_FEATURES
 
 # below this many events in the index, event numbers in history_topk are int32: half the memory
 # traffic of int64 over the X events of a batch's customers (12.1M rows: X = 67K per batch of 64)
 INT32_EVENTS = 2**31
-INDEX_BUFFERS = ("customer_events", "event_product", "event_ts", "event_next_ts", "cum_baskets", "cum_decay")
+INDEX_BUFFERS = INDEX_ARRAYS
 
 
 def history_topk(t: dict[str, torch.Tensor], decay: float, short_decay: float, customer_idx: torch.Tensor,
