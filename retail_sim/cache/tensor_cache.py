@@ -104,7 +104,7 @@ def mapped_bytes() -> int:
         if pid not in _STATM:
             _STATM[pid] = os.open("/proc/self/statm", os.O_RDONLY)
         return int(os.pread(_STATM[pid], 256, 0).split()[2]) * mmap.PAGESIZE
-    except OSError:
+    except (OSError, AttributeError):  # no /proc (macOS), no os.pread (Windows)
         return 0
 
 
@@ -169,6 +169,8 @@ class TensorCache:
         fault, and the values are the file's. What it bounds is the cache's share of this process's
         RSS, which a loop reading all over a large cache (evaluate's scoring) otherwise grows to the
         whole cache, and which `time -v`, Slurm and the like count as the process's memory."""
+        if not hasattr(mmap, "MADV_DONTNEED"):  # a platform without it (Windows): nothing to do
+            return
         for m in self._maps:
             m.madvise(mmap.MADV_DONTNEED)
 
