@@ -153,7 +153,7 @@ class LoaderConfig:
     drop_last: bool = True  # drop each bucket's partial batch in training (counted)
     cold_start_k: float = 5.0  # baskets of history at which T1 stops blending with the segment prior
     eval_trip_context: Literal["hidden", "dropout", "visible"] = "hidden"  # evaluation T6: hidden (labels active), dropout or visible
-    mapped_cache_mb: int = 2048  # MiB of file pages (the tensor cache's) a process may keep mapped: above it the BatchEncoder unmaps the cache's before its next batch (0 = never)
+    mapped_cache_mb: int = 2048  # MiB of file pages a process may keep mapped: above it the BatchEncoder unmaps the tensor cache's before its next batch, and `cache` the files it writes (0 = never)
 
 
 @dataclass

@@ -25,10 +25,12 @@ from retail_sim.config import Config
 from retail_sim.data.history import INDEX_ORDER
 from retail_sim.errors import UserError
 from retail_sim.files import (
+    file_map,
     is_complete_output,
     output_folder,
     preallocated_memmap,
     swap_into_place,
+    unmap_over,
     work_folder,
 )
 from retail_sim.integrity import file_records
@@ -99,6 +101,13 @@ class CacheBuild:
 
     def write(self, name: str, array: np.ndarray) -> None:
         _write(self.folder, name, array, self.shapes)
+
+    def unmap_over(self, *arrays: np.ndarray) -> None:
+        """Past loader.mapped_cache_mb of mapped file pages, take the pages of these memory-mapped
+        arrays (the files being written) out of this process's RSS (files.unmap_over); 0 = never."""
+        limit = self.cfg.loader.mapped_cache_mb * 2**20
+        if limit > 0:
+            unmap_over([file_map(a) for a in arrays], limit)
 
 
 @dataclass
@@ -203,7 +212,7 @@ def _store_and_segment_embeddings(b: CacheBuild) -> tuple[dict, np.ndarray]:
 def _history_index(b: CacheBuild, n_customers: int) -> dict:
     """The prepared folder's purchase-history event log as the loader's memory-mapped arrays
     (data/history.py HistoryIndex), with the decays its running sums were computed with."""
-    b.shapes.update(write_history_index(b.prepared.path, b.folder, n_customers))
+    b.shapes.update(write_history_index(b.prepared.path, b.folder, n_customers, unmap=b.unmap_over))
     h = b.prepared.config.history
     return {"history": {"decay": h.decay, "short_decay": h.short_decay, "order": INDEX_ORDER,
                         "events": b.shapes["history_event_ts"]["shape"][0]}}
@@ -325,6 +334,7 @@ def _stream_customer_weeks(b: CacheBuild) -> CustomerRows:
         rows.week[part] = chunk["week"]
         rows.n_baskets[part] = chunk["b_baskets"]
         state[part, HISTORY_DIM:] = customer_state.affinity(chunk)
+        b.unmap_over(state)
         done = part.stop
         ticker.add(len(chunk["week"]))
     if done != n_rows:
@@ -371,6 +381,7 @@ def _fill_history(b: CacheBuild, rows: CustomerRows, projected: np.ndarray, n_cu
         at = order[bounds[i] : bounds[i + 1]]  # rows of this week, in customer order
         if len(at):
             by_week[bounds[i] : bounds[i + 1]] = acc.state(rows.customer[at])
+            b.unmap_over(by_week)
         lines = sqlfiles.run(b.con, "07_customer_week_lines", week=int(week))
         acc.add_week(int(week), lines["customer_idx"].astype(np.int64), lines["product_idx"].astype(np.int64),
                      lines["n_lines"].astype(np.float64))
@@ -380,6 +391,7 @@ def _fill_history(b: CacheBuild, rows: CustomerRows, projected: np.ndarray, n_cu
     for start in range(0, rows.n, b.cfg.cache.chunk_rows):  # key order: each page of the state written once
         part = slice(start, min(start + b.cfg.cache.chunk_rows, rows.n))
         rows.state[part, :HISTORY_DIM] = by_week[position[part]]
+        b.unmap_over(rows.state)  # not by_week: read at random rows, each chunk would map it again
     rows.state.flush()
     del by_week
     work_path.unlink()
@@ -394,6 +406,7 @@ def _segment_prior(b: CacheBuild, rows: CustomerRows, in_train: np.ndarray, cust
     counts = np.zeros(segments.N_SEGMENTS)
     for start in range(0, rows.n, chunk_rows):
         part = slice(start, min(start + chunk_rows, rows.n))
+        b.unmap_over(rows.state)
         block = np.asarray(rows.state[part])
         if not np.isfinite(block).all():
             raise AssertionError("customer_state: NaN or inf (a bug)")

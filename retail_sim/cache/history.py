@@ -4,6 +4,7 @@ customer's events in rank order), streamed one row group at a time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,10 +53,12 @@ def _whole_customers(files: list[Path]):
         yield carry
 
 
-def write_history_index(prepared: Path, folder: Path, n_customers: int) -> dict[str, dict]:
+def write_history_index(prepared: Path, folder: Path, n_customers: int,
+                        unmap: Callable[..., None] | None = None) -> dict[str, dict]:
     """Write the HistoryIndex arrays of <prepared>/history into `folder` as .npy, each customer's
     events in rank order (data/history.py rank_order); return their shapes and dtypes. Memory:
-    one Parquet row group (and one customer's events) at a time."""
+    one Parquet row group (and one customer's events) at a time; unmap(*arrays) after each (the
+    build's CacheBuild.unmap_over) keeps the written pages out of RSS."""
     files = event_files(prepared)
     n_events = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     arrays = {
@@ -81,6 +84,8 @@ def write_history_index(prepared: Path, folder: Path, n_customers: int) -> dict[
         arrays["history_cum_decay"][part, 0] = cols["cum_decay"][order]
         arrays["history_cum_decay"][part, 1] = cols["cum_short_decay"][order]
         events_of_customer += np.bincount(cols["customer_idx"] + 1, minlength=n_customers + 2)
+        if unmap is not None:
+            unmap(*arrays.values())
         e += n
         ticker.add(n)
     if e != n_events:

@@ -8,8 +8,6 @@
 from __future__ import annotations
 
 import json
-import mmap
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ from retail_sim.cache.history import ARRAYS as HISTORY_ARRAYS
 from retail_sim.cache.history import load_history_index
 from retail_sim.data.history import INDEX_ARRAYS, INDEX_ORDER
 from retail_sim.errors import UserError
+from retail_sim.files import file_map, unmap, unmap_over
 from retail_sim.integrity import check_files
 from retail_sim.manifest import MANIFEST, read_manifest
 from retail_sim.prepared import CACHE_DIR, Prepared
@@ -93,29 +92,6 @@ def cache_folder(path: Path | str) -> Path:
     return path if (path / "product_embeddings.npy").exists() or path.name == CACHE_DIR else path / CACHE_DIR
 
 
-_STATM: dict[int, int] = {}  # pid -> open descriptor of /proc/self/statm (opened per process: a fork's is the parent's)
-
-
-def mapped_bytes() -> int:
-    """Resident shared pages of this process in bytes (file pages it maps, the tensor cache's among
-    them, and shared memory), from /proc/self/statm; 0 where there is none (not Linux)."""
-    pid = os.getpid()
-    try:
-        if pid not in _STATM:
-            _STATM[pid] = os.open("/proc/self/statm", os.O_RDONLY)
-        return int(os.pread(_STATM[pid], 256, 0).split()[2]) * mmap.PAGESIZE
-    except (OSError, AttributeError):  # no /proc (macOS), no os.pread (Windows)
-        return 0
-
-
-def file_map(array: np.ndarray) -> mmap.mmap | None:
-    """The file mapping an array of np.load(mmap_mode='r') (or a view of one) reads, else None."""
-    base = array
-    while base is not None and not isinstance(base, mmap.mmap):
-        base = getattr(base, "base", None)
-    return base
-
-
 class TensorCache:
     """Read-only view of a built tensor cache; every array is np.load(mmap_mode='r').
 
@@ -169,20 +145,14 @@ class TensorCache:
         fault, and the values are the file's. What it bounds is the cache's share of this process's
         RSS, which a loop reading all over a large cache (evaluate's scoring) otherwise grows to the
         whole cache, and which `time -v`, Slurm and the like count as the process's memory."""
-        if not hasattr(mmap, "MADV_DONTNEED"):  # a platform without it (Windows): nothing to do
-            return
-        for m in self._maps:
-            m.madvise(mmap.MADV_DONTNEED)
+        unmap(self._maps)
 
     def release_pages_over(self, limit_bytes: int) -> bool:
         """release_pages when this process maps more than limit_bytes of file pages (RssFile and
         shared memory: /proc/self/statm's shared pages, 1.5 us to read); True when it released.
         Unmapping costs the next batches their minor faults (11.8M rows, B = 64: 6.2 against 3.3 ms
         an encode when released at every batch), so the BatchEncoder releases only past a bound."""
-        if mapped_bytes() <= limit_bytes:
-            return False
-        self.release_pages()
-        return True
+        return unmap_over(self._maps, limit_bytes)
 
     def get_product_embedding(self, code: str) -> np.ndarray:
         """[256] float32 of a product code (an unknown code gets the UNK row)."""
