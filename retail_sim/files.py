@@ -258,17 +258,19 @@ def file_map(array) -> mmap.mmap | None:
     return base
 
 
-def unmap(maps: Iterable[mmap.mmap]) -> None:
-    """Take the pages of these file mappings out of this process's RSS (madvise MADV_DONTNEED):
+def unmap(maps: Iterable[mmap.mmap | None]) -> None:
+    """Take the pages of these file mappings (None: an array without one, skipped) out of this
+    process's RSS (madvise MADV_DONTNEED):
     they stay in the page cache (written ones dirty, still to be written back), and the next access
     maps them again with a minor fault; what the arrays hold does not change."""
     if not hasattr(mmap, "MADV_DONTNEED"):  # a platform without it (Windows): nothing to do
         return
     for m in maps:
-        m.madvise(mmap.MADV_DONTNEED)
+        if m is not None:
+            m.madvise(mmap.MADV_DONTNEED)
 
 
-def unmap_over(maps: Iterable[mmap.mmap], limit_bytes: int) -> bool:
+def unmap_over(maps: Iterable[mmap.mmap | None], limit_bytes: int) -> bool:
     """unmap(maps) when this process maps more than limit_bytes of file pages (mapped_bytes);
     True when it did. Unmapping costs the next accesses their faults, so the loops that call it
     do so past a bound, not every time."""

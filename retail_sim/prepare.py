@@ -45,6 +45,9 @@ from retail_sim.sqlrun import (
     set_threads,
     set_variables,
 )
+from retail_sim.sqlrun import (
+    threads as duckdb_threads,
+)
 from retail_sim.vocab import FIRST_PRODUCT_IDX
 
 SPLITS = ("train", "validation", "test")
@@ -203,7 +206,7 @@ def _run_splits(cfg: Config, raw: str | Path, out: Path) -> dict[str, Any]:
         # (at least two): 12's slices start beside 11, and the main connection takes the slices
         # left when 11 is done
         history = HistoryParts(con, cfg, work)
-        connections = max(2, int(con.execute("select current_setting('threads')").fetchone()[0]))
+        connections = max(2, duckdb_threads(con))
         with one_thread(con), ThreadPoolExecutor(max_workers=connections - 1) as beside:
             parts = [beside.submit(history.write, con.cursor()) for _ in range(connections - 1)]
             try:
@@ -381,7 +384,7 @@ def _write_files(con, name: str, jobs: list[dict[str, Any]]) -> None:
     COPY keeps about one core busy, so on the real sample stage 09-10 (24 files) took 0.70 s of
     wall time instead of 0.92 in one connection. Tables the jobs read must be in the main or the
     `scratch` database: temp tables are private to their connection."""
-    writers = min(len(jobs), int(con.execute("select current_setting('threads')").fetchone()[0]))
+    writers = min(len(jobs), duckdb_threads(con))
     queued = Jobs(jobs)
 
     def write(cursor, job: dict[str, Any]) -> None:
@@ -493,7 +496,7 @@ def one_thread(con):
     the threads, so with 2 threads their last bits changed from run to run (12.1M rows: 500K of
     9.5M cum_decay values, relative difference <= 7.4e-16). One thread gives the same file every
     run."""
-    threads = int(con.execute("select current_setting('threads')").fetchone()[0])
+    threads = duckdb_threads(con)
     set_threads(con, 1)
     yield
     set_threads(con, threads)  # only after success, as any_order

@@ -35,6 +35,11 @@ def connect(cfg: Config, database: Path | str = ":memory:", temp_directory: Path
     return con
 
 
+def threads(con) -> int:
+    """DuckDB's thread count now (a setting of the database, so of all its connections)."""
+    return int(con.execute("select current_setting('threads')").fetchone()[0])
+
+
 def set_threads(con, threads: int) -> None:
     """DuckDB's thread count: `threads`, or DuckDB's default (all cores) when it is 0."""
     if threads > 0:

@@ -130,8 +130,7 @@ class TensorCache:
             raise UserError(f"{folder}: purchase-history index in another event order (written by an older "
                             f"retail-sim) — run {rerun} again")
         self.history = load_history_index(folder, meta["decay"], meta["short_decay"])  # data/history.HistoryIndex
-        self._maps = [m for m in map(file_map, [*arrays.values(), *(getattr(self.history, f) for f in INDEX_ARRAYS)])
-                      if m is not None]
+        self._maps = [file_map(a) for a in [*arrays.values(), *(getattr(self.history, f) for f in INDEX_ARRAYS)]]
         vocab = json.loads((folder / "vocab.json").read_text())
         self.vocab = vocab
         self.product_id_to_idx = CodeIndex(vocab["products"], UNK_IDX)
