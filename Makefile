@@ -11,7 +11,7 @@ SYNTH    ?= data/synth
 PREPARED ?= data/prepared
 RUN      ?= runs/demo
 
-.PHONY: install demo synth splits cache audit train evaluate test wheel-check lint bench clean
+.PHONY: install demo synth splits cache audit train evaluate test golden wheel-check lint bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,15 @@ evaluate: install
 
 test: install
 	$(BIN)/pytest -q
+
+# re-record tests/golden/bit_identity.json after a change meant to change outputs: this machine's bits,
+# then the AVX2 kind's own entries, with torch, OpenBLAS and numpy held to their AVX2 kernels (on an
+# AMD AVX512 machine this reproduces an AVX2-only AMD EPYC's bits: every recorded AVX2 hash passed)
+AVX2_KERNELS := ATEN_CPU_CAPABILITY=avx2 OPENBLAS_CORETYPE=Zen NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL"
+golden: install
+	RETAIL_SIM_RECORD=1 $(BIN)/pytest -q tests/test_bit_identity.py
+	$(AVX2_KERNELS) RETAIL_SIM_RECORD=cpu $(BIN)/pytest -q tests/test_bit_identity.py
+	$(AVX2_KERNELS) $(BIN)/pytest -q tests/test_bit_identity.py
 
 # the wheel in a fresh venv, run outside the repository on two sample weeks (.ci/wheel-check; ~2 min)
 wheel-check:

@@ -17,6 +17,8 @@ between CPU kinds (vendor and torch's kernel family: `cpu_kind()`). The recorded
 the development machine of 7888946; a CPU kind whose bits differ keeps its own entries, only those that
 differ, under "cpu" (recorded on such a machine with RETAIL_SIM_RECORD=cpu). RETAIL_SIM_RECORD=1
 drops them for the sections it records: re-record them on each kind, or the test fails there.
+`make golden` does both on an AMD AVX512 machine, the AVX2 kind's with torch, OpenBLAS and numpy
+held to their AVX2 kernels (Makefile AVX2_KERNELS), which reproduces the AVX2 kind's bits.
 """
 
 from __future__ import annotations
