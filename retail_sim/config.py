@@ -146,8 +146,8 @@ class AuxiliaryConfig:
 @dataclass
 class LoaderConfig:
     batch_size: int = 64
-    shuffle_window: int = 4  # row groups mixed in each shuffle window of a bucket
-    window_rows: int = 16_384  # rows per shuffle window (memory: 1 window per bucket per worker, whatever the data size)
+    shuffle_window: int = 4  # row groups mixed in each shuffle window of a bucket (at most; as many as fit whole in window_rows)
+    window_rows: int = 16_384  # rows per shuffle window (memory: 1 window per bucket per worker, whatever the data size; lower holds fewer whole row groups)
     fixed_shapes: bool = False  # pad every training batch of a bucket to the bucket's edge: one [B, S] and [B, M] per bucket
     num_workers: int = 0
     drop_last: bool = True  # drop each bucket's partial batch in training (counted)

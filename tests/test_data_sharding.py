@@ -9,6 +9,7 @@ from retail_sim.data.sharding import (
     plan_epoch,
     rank_pieces,
     span_parts,
+    span_starts,
     window_permutation,
     window_row_location,
 )
@@ -162,6 +163,33 @@ def test_windows_hold_at_most_window_rows_and_share_every_group(window, window_r
 ])
 def test_span_parts_worked_by_hand(rows, window_rows, parts):
     assert span_parts(np.array(rows), window_rows) == parts
+
+
+@pytest.mark.parametrize("rows, window, window_rows, starts", [
+    ([4, 4, 4, 4, 4], 4, 16, [0, 4, 5]),  # 4 whole groups fill the budget
+    ([4, 4, 4, 4, 4], 4, 8, [0, 2, 4, 5]),  # a smaller budget: fewer whole groups, not shares of 4
+    ([4, 4, 4, 4, 4], 2, 100, [0, 2, 4, 5]),  # at most `window` groups
+    ([3, 9, 2, 0, 2], 3, 9, [0, 1, 2, 5]),  # an empty group costs nothing
+    ([20, 1, 1, 1, 5], 3, 10, [0, 3, 5]),  # a group over the budget: `window` groups, cut into shares
+    ([], 4, 8, [0]),
+])
+def test_span_starts_worked_by_hand(rows, window, window_rows, starts):
+    assert span_starts(np.array(rows, dtype=np.int64), window, window_rows).tolist() == starts
+
+
+def test_a_budget_of_whole_groups_reads_whole_groups():
+    """Groups no larger than window_rows: every window is whole row groups (one read each, no decoder
+    kept open between windows), at most `window` of them, and the budget still holds."""
+    rows = np.random.default_rng(3).integers(0, 4097, 60)
+    stream = np.repeat([1, 2, 3], 20)
+    for window_rows in (4096, 8192, 12_000, 16_384):
+        plan = plan_epoch(stream, rows, seed=5, epoch=1, batch_size=64, window=4, window_rows=window_rows)
+        for st in plan.streams:
+            assert (st.span_parts == 1).all() and (np.diff(st.span_groups) <= 4).all()
+            for w in range(st.n_windows):
+                groups, lo, hi = st.window_slices(w)
+                assert (lo == 0).all() and (hi == st.group_rows[st.span_groups[w]:st.span_groups[w + 1]]).all()
+                assert (hi - lo).sum() <= window_rows
 
 
 def test_window_rows_changes_the_shuffle_not_the_rows():
