@@ -274,3 +274,18 @@ def test_import_embeddings_errors(tmp_path, columns, message):
     pq.write_table(pa.table(columns), path)
     with pytest.raises(UserError, match=message):
         products.import_embeddings(path, _vocab(["P1"]), 4, seed=0)
+
+
+@pytest.mark.parametrize("values, strict, expected", [
+    ([], True, True), ([5], True, True), ([1, 2, 3, 4, 5, 6, 7], True, True),
+    ([1, 2, 3, 3, 5, 6, 7], True, False), ([1, 2, 3, 3, 5, 6, 7], False, True),
+    ([1, 2, 3, 2, 5, 6, 7], False, False),  # the decrease spans the first two chunks of 3
+    ([1, 2, 3, 4, 5, 6, 0], False, False),  # in the last pair
+])
+def test_ascending_by_hand_across_chunk_boundaries(tmp_path, values, strict, expected):
+    from retail_sim.cache.tensor_cache import ascending
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.array(values, dtype=np.int64))
+    assert ascending(np.load(path, mmap_mode="r"), strict=strict, chunk=3) is expected
+    assert ascending(np.array(values, dtype=np.int64), strict=strict, chunk=3) is expected  # not memory-mapped

@@ -29,6 +29,15 @@ def _cache(prepared: Path) -> TensorCache:
     return TensorCache(prepared)
 
 
+def test_vocab_is_read_on_first_use(cached_sample):
+    """Opening the cache reads no vocab.json (the loader never needs the codes); the first use reads
+    the file as written."""
+    cache = _cache(cached_sample)
+    assert not {"vocab", "product_id_to_idx", "customer_id_to_idx"} & set(vars(cache))
+    code, idx = next(iter(json.loads((cache.path / "vocab.json").read_text())["products"].items()))
+    assert cache.product_id_to_idx[code] == idx and "vocab" in vars(cache)
+
+
 def test_shapes_dtypes_and_specials(cached_sample):
     cache = _cache(cached_sample)
     manifest = cache.manifest
