@@ -311,8 +311,8 @@ def test_empty_file_and_row_group_are_harmless(tmp_path):
 
 @pytest.mark.parametrize("read, slots", [(1, 1), (3, 200), (64, 10**6)])
 def test_batches_identical_whatever_the_chunking(tiny, monkeypatch, read, slots):
-    """Batches are encoded several at a time (READ_BATCHES read together, CHUNK_SLOTS per call); the
-    chunking changes no value: one batch per call is the reference."""
+    """Batches are encoded several at a time (READ_BATCHES read together, CHUNK_SLOTS per call) and put
+    in order ORDER_BATCHES at a time; the chunking changes no value: one batch per call is the reference."""
     import retail_sim.data.chunks as chunks_module
 
     def run():
@@ -326,6 +326,7 @@ def test_batches_identical_whatever_the_chunking(tiny, monkeypatch, read, slots)
     ref_train, ref_eval = run()
     monkeypatch.setattr(chunks_module, "READ_BATCHES", read)
     monkeypatch.setattr(chunks_module, "CHUNK_SLOTS", slots)
+    monkeypatch.setattr(chunks_module, "ORDER_BATCHES", read)
     train, ev = run()
     assert len(train) == len(ref_train) and len(ev) == len(ref_eval)
     assert all(same_compact(x, y) for x, y in zip(train, ref_train, strict=True))
