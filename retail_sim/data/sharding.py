@@ -336,8 +336,8 @@ def rank_pieces(plan: EpochPlan, rank: int, start: int = 0) -> RankPieces:
     for i, st in enumerate(plan.streams):
         sel = s[batch] == i
         span[sel] = st.window_span[window[sel]] + passes[batch][sel] * st.span_parts.size
-    # units: the distinct (stream, pass, window), in that order, as one int64 key (np.unique over
-    # rows of a [P, 3] array holds several copies of it: 50 MiB for the 389K pieces of 214.4M rows)
+    # units: the distinct (stream, pass, window), in that order, as one int64 key (np.unique over the
+    # rows of a [P, 3] array took 0.83 s for the 389K pieces of 214.4M rows, this 0.27 s)
     n_windows = int(window.max(initial=0)) + 1
     key = (s[batch] * (int(passes.max(initial=0)) + 1) + passes[batch]) * n_windows + window
     units, inv = np.unique(key, return_inverse=True)
