@@ -146,8 +146,9 @@ class AuxiliaryConfig:
 @dataclass
 class LoaderConfig:
     batch_size: int = 64
-    shuffle_window: int = 4  # row groups mixed in each shuffle window of a bucket (at most; as many as fit whole in window_rows)
+    shuffle_window: int = 4  # row groups mixed in each shuffle window of a bucket (at most; as many as fit whole in window_rows and window_items)
     window_rows: int = 16_384  # rows per shuffle window (memory: 1 window per bucket per worker, whatever the data size; lower holds fewer whole row groups)
+    window_items: int = 131_072  # basket items per shuffle window (0 = no item budget): the buckets of long baskets hold fewer whole row groups, so memory stays flat from 1M rows up (docs/loader.md)
     fixed_shapes: bool = False  # pad every training batch of a bucket to the bucket's edge: one [B, S] and [B, M] per bucket
     num_workers: int = 0
     drop_last: bool = True  # drop each bucket's partial batch in training (counted)
@@ -354,7 +355,7 @@ _AT_LEAST_1 = (
     "synth.customers",
 )
 _AT_LEAST_0 = (
-    "duckdb.threads", "cache.graph.steps", "cache.graph.eval_pairs", "cache.graph.id_init_std", "loader.num_workers", "loader.mapped_cache_mb",
+    "duckdb.threads", "cache.graph.steps", "cache.graph.eval_pairs", "cache.graph.id_init_std", "loader.num_workers", "loader.mapped_cache_mb", "loader.window_items",
     "loader.cold_start_k", "model.d_model", "model.n_layers", "model.n_heads", "train.weight_decay",
     "train.warmup_steps", "train.max_steps", "train.grad_clip", "train.quick_val_every", "train.quick_val_batches", "train.val_max_batches",
     "train.patience", "train.checkpoint_every", "train.eval_max_baskets", "train.cpu_threads",

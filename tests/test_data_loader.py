@@ -361,6 +361,17 @@ def test_window_reader_rows_and_one_window_per_stream(tiny):
         assert got == expect
 
 
+def test_layout_counts_each_groups_basket_items(tiny):
+    """read_layout's item count of a row group (its footer) is the sum of the group's basket lengths,
+    what the item budget of the shuffle windows (loader.window_items) weighs."""
+    from retail_sim.data.rows import GroupReader
+
+    ds = dataset(tiny)
+    groups = GroupReader(ds.layout)
+    got = [int(np.diff(groups.read(g).offsets).sum()) for g in range(ds.layout.group_rows.size)]
+    assert ds.layout.group_items.tolist() == got and sum(got) > 0
+
+
 def test_merged_pieces_are_the_batch_built_at_once(tiny):
     """compact.merge of the batches built from consecutive row ranges has the bytes of the batch
     built from all those rows in one call (own S and fixed shapes, wide item indices)."""

@@ -177,6 +177,40 @@ def test_span_starts_worked_by_hand(rows, window, window_rows, starts):
     assert span_starts(np.array(rows, dtype=np.int64), window, window_rows).tolist() == starts
 
 
+@pytest.mark.parametrize("rows, items, window_items, starts", [
+    ([4, 4, 4, 4, 4], [8, 8, 8, 8, 8], 0, [0, 4, 5]),  # no item budget: the row budget alone
+    ([4, 4, 4, 4, 4], [8, 8, 8, 8, 8], 32, [0, 4, 5]),  # 4 groups of 8 items fill 32
+    ([4, 4, 4, 4, 4], [8, 8, 8, 8, 8], 20, [0, 2, 4, 5]),  # 2 fit in 20 items
+    ([4, 4, 4, 4, 4], [40, 8, 8, 8, 30], 20, [0, 1, 3, 4, 5]),  # a group over the items alone is its own span
+    ([4, 4, 4, 4], [4, 40, 4, 4], 20, [0, 1, 2, 4]),
+    ([20, 1, 1, 1, 5], [20, 1, 1, 1, 5], 3, [0, 3, 4, 5]),  # over the row budget: `window` groups in shares, whatever the items
+])
+def test_span_starts_item_budget_worked_by_hand(rows, items, window_items, starts):
+    got = span_starts(np.array(rows, dtype=np.int64), 3 if rows[0] == 20 else 4, 16 if rows[0] != 20 else 10,
+                      np.array(items, dtype=np.int64), window_items)
+    assert got.tolist() == starts
+
+
+def test_item_budget_holds_and_keeps_every_row():
+    """Groups of uneven items (long and short baskets): every window of whole groups holds at most
+    window_items items unless it is one group, and the plan batches the same rows as without it."""
+    rng = np.random.default_rng(4)
+    rows = rng.integers(1, 4097, 60)
+    stream = np.repeat([1, 2, 3], 20)
+    items = rows * np.repeat([2, 14, 40], 20)  # items per basket by bucket
+    kw = dict(seed=5, epoch=1, batch_size=64, window=4, window_rows=16_384, drop_last=False)
+    plan = plan_epoch(stream, rows, group_items=items, window_items=100_000, **kw)
+    for st in plan.streams:
+        g = st.groups
+        for a, b in zip(st.span_groups[:-1], st.span_groups[1:], strict=True):
+            assert b - a == 1 or items[g[a:b]].sum() <= 100_000
+            assert b - a <= 4 and rows[g[a:b]].sum() <= 16_384
+    spans = [np.diff(st.span_groups).mean() for st in plan.streams]
+    assert spans[0] == 4 > spans[1] > spans[2]  # 2-item baskets: 4 groups a window; longer ones fewer
+    rows_of = lambda p: sorted(x for i in range(p.n_batches) for x in zip(*batch_rows(p, i)))  # noqa: E731
+    assert rows_of(plan) == rows_of(plan_epoch(stream, rows, **kw))
+
+
 def test_a_budget_of_whole_groups_reads_whole_groups():
     """Groups no larger than window_rows: every window is whole row groups (one read each, no decoder
     kept open between windows), at most `window` of them, and the budget still holds."""

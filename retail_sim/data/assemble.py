@@ -48,6 +48,7 @@ class Settings:
     weeks_per_year: int
     shuffle_window: int
     window_rows: int = 16_384
+    window_items: int = 131_072
     origin_day: int = 13248  # calendar.origin_date as days since 1970-01-01 (2006-04-10)
     history_k: int = 128  # history products per basket
     mapped_cache_mb: int = 2048  # loader.mapped_cache_mb: the BatchEncoder's bound on mapped cache pages

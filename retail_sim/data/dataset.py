@@ -71,6 +71,7 @@ def batch_settings(cfg: Config, folder: Config, max_seq_len: int | None = None) 
         weeks_per_year=cal.weeks_per_year,
         shuffle_window=cfg.loader.shuffle_window,
         window_rows=cfg.loader.window_rows,
+        window_items=cfg.loader.window_items,
         origin_day=day_number(week_start(1, cal)),
         history_k=cfg.history.k,
         mapped_cache_mb=cfg.loader.mapped_cache_mb,
@@ -129,6 +130,7 @@ class WorldModelDataset(IterableDataset):
             stream, self.layout.group_rows, seed=self.settings.seed, epoch=r.epoch, batch_size=r.batch_size,
             world_size=r.world_size, shuffle=r.shuffle, window=self.settings.shuffle_window,
             window_rows=self.settings.window_rows, drop_last=r.drop_last,
+            group_items=self.layout.group_items, window_items=self.settings.window_items,
         )
 
     def with_request(self, request: EpochRequest) -> WorldModelDataset:

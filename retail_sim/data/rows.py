@@ -131,6 +131,7 @@ class Layout:
     group_index: np.ndarray  # [G] int64 row-group index inside its file
     group_bucket: np.ndarray  # [G] int64
     group_rows: np.ndarray  # [G] int64
+    group_items: np.ndarray  # [G] int64 basket items (values of the product_idx lists)
 
     @property
     def n_rows(self) -> int:
@@ -138,27 +139,35 @@ class Layout:
 
 
 _BUCKET = re.compile(r"bucket=(\d+)$")
+_ITEMS = "product_idx.list.element"  # the leaf whose value count is a row group's basket items
 
 
 def read_layout(prepared: Path, split: str) -> Layout:
-    """Row counts of every row group of samples/split=<split>/bucket=*/*.parquet (metadata only)."""
+    """Row and item counts of every row group of samples/split=<split>/bucket=*/*.parquet (metadata only)."""
     root = Path(prepared) / "samples" / f"split={split}"
     if not root.is_dir():
         raise UserError(f"{root}: no samples for split '{split}' (splits: train, validation, test) — run "
                         f"{hints.splits(prepared, recorded_raw(prepared))}")
-    files, gf, gi, gb, gr = [], [], [], [], []
+    files, gf, gi, gb, gr, gn = [], [], [], [], [], []
     buckets = sorted((int(m.group(1)), d) for d in root.iterdir() if (m := _BUCKET.search(d.name)))
     for bucket, d in buckets:
         for path in sorted(d.glob("*.parquet")):
             meta = pq.ParquetFile(path).metadata
+            # the column's number from a row group's chunks: `meta.schema` keeps every footer it was
+            # read from alive (measured: +165 MiB of RSS for the 72 training files of 214.4M rows)
+            first = meta.row_group(0) if meta.num_row_groups else None
+            names = [first.column(j).path_in_schema for j in range(meta.num_columns)] if first else []
+            items = names.index(_ITEMS) if _ITEMS in names else None
             for i in range(meta.num_row_groups):
+                rg = meta.row_group(i)
                 gf.append(len(files))
                 gi.append(i)
                 gb.append(bucket)
-                gr.append(meta.row_group(i).num_rows)
+                gr.append(rg.num_rows)
+                gn.append(rg.column(items).num_values if items is not None else 0)
             files.append(path)
     as64 = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
-    return Layout(tuple(files), as64(gf), as64(gi), as64(gb), as64(gr))
+    return Layout(tuple(files), as64(gf), as64(gi), as64(gb), as64(gr), as64(gn))
 
 
 def group_week_range(layout: Layout, group: int) -> tuple[int, int]:

@@ -15,8 +15,9 @@ open per group (measured: window_rows = 8,192 on 4,096-row groups held 587 MiB a
 403 MiB for 16,384 rows, before this rule). The rows of each window are permuted (seeded) and
 the windows concatenated into the stream's row order; batch k of the stream is rows
 [k*B, (k+1)*B) of that order (a batch may straddle two windows). A reader holds one window per
-stream, so memory is bounded by `window_rows` whatever the data size, while each window still
-mixes up to `window` row groups (random stretches of weeks).
+stream, so memory is bounded by `window_rows` and `window_items` whatever the data size, while each
+window still mixes up to `window` row groups (random stretches of weeks) — fewer in the buckets of
+long baskets, where `window_items` binds.
 The last partial batch of each stream is dropped when drop_last (counted).
 All streams' batches are interleaved in a seeded random order; within a stream batches keep
 their order k = 0, 1, ..., so a reader walks each stream's windows once, front to back.
@@ -76,19 +77,28 @@ def part_bounds(rows: np.ndarray, parts: int, part: int | np.ndarray) -> tuple[n
     return p * n // parts, (p + 1) * n // parts
 
 
-def span_starts(rows: np.ndarray, window: int, window_rows: int) -> np.ndarray:
+def span_starts(rows: np.ndarray, window: int, window_rows: int, items: np.ndarray | None = None,
+                window_items: int = 0) -> np.ndarray:
     """[n_spans + 1] int64 first group of each span of groups with `rows` [G] rows, in order: up to
-    `window` groups that fit whole in `window_rows` (at least one), or, from a group larger than
-    `window_rows`, `window` groups (cut into shares by span_parts)."""
+    `window` groups that fit whole in `window_rows` rows and, when window_items > 0, in
+    `window_items` items (`items` [G]: the groups' basket items), at least one group; or, from a group
+    larger than `window_rows` rows, `window` groups (cut into shares by span_parts). A group over the
+    item budget alone is a span of its own: read whole, not in shares."""
     rows = np.asarray(rows, dtype=np.int64).tolist()
+    if items is None or window_items <= 0:  # no item budget
+        items, window_items = [0] * len(rows), 0
+    else:
+        items = np.asarray(items, dtype=np.int64).tolist()
     starts, i = [0], 0
     while i < len(rows):
-        j, total = i + 1, rows[i]
+        j, total, held = i + 1, rows[i], items[i]
         if total > window_rows:
             j = min(i + window, len(rows))
         else:
-            while j < len(rows) and j - i < window and total + rows[j] <= window_rows:
+            while (j < len(rows) and j - i < window and total + rows[j] <= window_rows
+                   and held + items[j] <= window_items):
                 total += rows[j]
+                held += items[j]
                 j += 1
         starts.append(j)
         i = j
@@ -150,8 +160,11 @@ def plan_epoch(
     window: int = 8,
     window_rows: int = 16_384,
     drop_last: bool = True,
+    group_items: np.ndarray | None = None,
+    window_items: int = 0,
 ) -> EpochPlan:
-    """The plan of one epoch (see the module docstring). group_stream, group_rows: [G]."""
+    """The plan of one epoch (see the module docstring). group_stream, group_rows, group_items (basket
+    items, for the item budget window_items; 0 = none): [G]."""
     if batch_size < 1 or world_size < 1 or window < 1:
         raise ValueError("batch_size, world_size and window must be >= 1")
     if window_rows < window:
@@ -165,7 +178,8 @@ def plan_epoch(
         if shuffle:
             groups = np.random.default_rng([seed, epoch, _GROUPS, int(s)]).permutation(groups)
         rows = group_rows[groups]
-        span_groups = span_starts(rows, window, window_rows)
+        items = None if group_items is None else np.asarray(group_items, dtype=np.int64)[groups]
+        span_groups = span_starts(rows, window, window_rows, items, window_items)
         parts = np.array([span_parts(rows[a:b], window_rows) for a, b in zip(span_groups[:-1], span_groups[1:], strict=True)],
                          dtype=np.int64)
         window_span = np.repeat(np.arange(parts.size, dtype=np.int64), parts)
