@@ -190,6 +190,23 @@ def test_resume_mid_epoch(tiny, workers, resumed_workers):
         WorldModelDataLoader(dataset(tiny), batch_size=8).load_state_dict(state)
 
 
+def test_resume_checks_the_plan_settings(tiny):
+    """A checkpoint's loader state names the loader.* keys its plans came from; another value stops
+    the resume with the key to set. A state from before loader.window_items (no such key) resumes only
+    where the item budget leaves the plan as it was."""
+    def loader(**keys):
+        return WorldModelDataLoader(dataset(tiny, config=apply(Config(), keys)), batch_size=16)
+
+    state = loader().state_dict()
+    with pytest.raises(UserError, match="loader.window_rows=16384"):
+        loader(**{"loader.window_rows": 32}).load_state_dict(state)
+    old = {k: v for k, v in state.items() if k != "window_items"}  # a checkpoint before stop 28
+    loader().load_state_dict(old)  # 16-row groups of the tiny folder: the default budget never binds
+    with pytest.raises(UserError, match="loader.window_items=0"):
+        loader(**{"loader.window_items": 40}).load_state_dict(old)  # 40 items: 1 group a window, not 4
+    loader(**{"loader.window_items": 0}).load_state_dict(old)
+
+
 @pytest.mark.parametrize("world_size", [2, 3])
 def test_ranks_disjoint_equal_counts(tiny, world_size):
     per_rank = [

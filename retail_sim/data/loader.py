@@ -12,6 +12,8 @@ on the basket id only.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import inspect
 from collections.abc import Iterator
 from typing import Any
@@ -31,6 +33,7 @@ __all__ = ["EvaluationDataLoader", "WorldModelDataLoader", "WorldModelDataset"]
 # the workers' messages as they arrive (DataLoader in_order=False, torch >= 2.6), not worker after
 # worker: in_batch_order puts their pieces in batch order, so a worker whose message is late does not
 # hold up the other (12.1M rows, 2 workers on 2 cores: 3.24-3.66 s an epoch instead of 3.73-4.04)
+PLAN_SETTINGS = ("shuffle_window", "window_rows", "window_items")  # loader.* keys the epoch plans depend on
 AS_THEY_ARRIVE = {"in_order": False} if "in_order" in inspect.signature(torch.utils.data.DataLoader).parameters else {}
 
 
@@ -100,6 +103,18 @@ class WorldModelDataLoader:
             world_size=self.world_size, start=start, fixed_shapes=self.fixed_shapes,
         )
 
+    def _check_plan_without_item_budget(self) -> None:
+        """A checkpoint written before loader.window_items (stop 28) was planned without it: resuming
+        with another plan would repeat some baskets of the epoch and skip others."""
+        before = copy.copy(self.dataset)
+        before.settings = dataclasses.replace(self.dataset.settings, window_items=0)
+        old, now = before.plan(self.request()), self.plan()
+        if any((a.span_groups.size != b.span_groups.size) or (a.span_groups != b.span_groups).any()
+               for a, b in zip(old.streams, now.streams, strict=True)):
+            raise UserError("loader state: the checkpoint was written before loader.window_items, and its default "
+                            f"({self.dataset.settings.window_items}) plans this data's epochs differently — resume "
+                            "with --set loader.window_items=0, or start a new run")
+
     def plan(self) -> EpochPlan:
         """This epoch's plan (counts: n_rows_dropped, n_batches_dropped, n_batches_padded)."""
         if self.epoch not in self._plans:
@@ -141,6 +156,7 @@ class WorldModelDataLoader:
             "seed": self.dataset.settings.seed, "batch_size": self.batch_size, "world_size": self.world_size,
             "rank": self.rank, "shuffle": self.shuffle, "bucket_batching": self.bucket_batching,
             "drop_last": self.drop_last, "n_baskets": self.dataset.n_baskets,
+            **{key: getattr(self.dataset.settings, key) for key in PLAN_SETTINGS},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -152,5 +168,12 @@ class WorldModelDataLoader:
                     f"loader state: {key} = {state[key]} in the checkpoint but {mine} now — resume with the same "
                     "data, seed, batch size and world size, or start a new run"
                 )
+        for key in PLAN_SETTINGS:
+            mine = getattr(self.dataset.settings, key)
+            if key in state and state[key] != mine:
+                raise UserError(f"loader state: loader.{key} = {state[key]} in the checkpoint but {mine} now — resume "
+                                f"with --set loader.{key}={state[key]}, or start a new run")
         self.epoch = int(state["epoch"])
+        if "window_items" not in state and self.dataset.settings.window_items:
+            self._check_plan_without_item_budget()
         self._start = self._position = int(state["position"])
