@@ -18,6 +18,7 @@ import inspect
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
 
 from retail_sim.data.chunks import in_batch_order
@@ -109,8 +110,7 @@ class WorldModelDataLoader:
         before = copy.copy(self.dataset)
         before.settings = dataclasses.replace(self.dataset.settings, window_items=0)
         old, now = before.plan(self.request()), self.plan()
-        if any((a.span_groups.size != b.span_groups.size) or (a.span_groups != b.span_groups).any()
-               for a, b in zip(old.streams, now.streams, strict=True)):
+        if not all(np.array_equal(a.span_groups, b.span_groups) for a, b in zip(old.streams, now.streams, strict=True)):
             raise UserError("loader state: the checkpoint was written before loader.window_items, and its default "
                             f"({self.dataset.settings.window_items}) plans this data's epochs differently — resume "
                             "with --set loader.window_items=0, or start a new run")

@@ -154,7 +154,7 @@ def read_layout(prepared: Path, split: str) -> Layout:
         for path in sorted(d.glob("*.parquet")):
             meta = pq.ParquetFile(path).metadata
             # the column's number from a row group's chunks: `meta.schema` keeps every footer it was
-            # read from alive (measured: +165 MiB of RSS for the 72 training files of 214.4M rows)
+            # read from alive (measured: +157 MiB of RSS after read_layout for the 72 training files of 214.4M rows)
             first = meta.row_group(0) if meta.num_row_groups else None
             names = [first.column(j).path_in_schema for j in range(meta.num_columns)] if first else []
             items = names.index(_ITEMS) if _ITEMS in names else None
