@@ -2,13 +2,16 @@
 (fake contract-B cache): shapes, leakage rules, coverage, determinism, workers, resume, ranks. The
 loaders yield compact batches; `encoded` turns them into WorldModelBatch with the BatchEncoder."""
 
+import functools
+import time
+
 import numpy as np
 import pytest
 import torch
 
 from retail_sim.config import Config, apply
 from retail_sim.data.batch import AUXILIARY_TASKS, WorldModelBatch
-from retail_sim.data.compact import CompactBatch
+from retail_sim.data.compact import CompactBatch, CompactMeta, MessageSlots
 from retail_sim.data.encoder import BatchEncoder
 from retail_sim.data.loader import EvaluationDataLoader, WorldModelDataLoader, WorldModelDataset
 from retail_sim.data.testing import FakeCache, record_files, tiny_samples, write_prepared
@@ -188,6 +191,58 @@ def test_resume_mid_epoch(tiny, workers, resumed_workers):
     assert [ids(b) for b in resumed] == [ids(b) for b in expected]  # the next pass is a whole epoch again
     with pytest.raises(UserError, match="batch_size"):
         WorldModelDataLoader(dataset(tiny), batch_size=8).load_state_dict(state)
+
+
+def test_message_slots_reuse_their_buffers():
+    """A worker's messages go into its slots in turn; a slot's buffer is sent again only when a
+    message outgrows it, and a worker with every slot unread waits."""
+    slots = MessageSlots(1, torch.multiprocessing.get_context(), slots=2)
+    meta = CompactMeta(1, 1, 1, 1, 1, 0, False, False, False, False)
+
+    def message(n, start):
+        return [CompactBatch(torch.arange(start, start + n, dtype=torch.uint8), meta)], np.array([[start]])
+
+    sent = [(slots.send(0, *message(n, start)), n, start) for n, start in ((100, 0), (80, 1))]
+    assert [m[2] is not None for m, _, _ in sent] == [True, True]  # new buffers
+    assert not slots.free[0].acquire(block=False)  # both slots unread: a third send would wait
+    for m, n, start in sent:
+        data, table = slots.receive(m)
+        assert torch.equal(data, torch.arange(start, start + n, dtype=torch.uint8)) and table[0, 0] == start
+    again = slots.send(0, *message(120, 2))  # slot 0 holds 125 bytes: reused
+    bigger = slots.send(0, *message(101, 3))  # slot 1 holds 100 bytes: a new buffer
+    assert again[2] is None and bigger[2] is not None and bigger[2].numel() == 126
+    assert torch.equal(slots.receive(again)[0], torch.arange(2, 122, dtype=torch.uint8))
+    assert torch.equal(slots.receive(bigger)[0], torch.arange(3, 104, dtype=torch.uint8))
+
+
+def test_workers_waiting_for_a_slot(tiny, monkeypatch):
+    """With one slot a worker, each waits for the main process to read its last message: the same
+    batches, and stopping after the first batch does not wait for the DataLoader to kill them."""
+    import retail_sim.data.dataset as dataset_module
+    import retail_sim.data.loader as loader_module
+
+    monkeypatch.setattr(dataset_module, "IPC_ROWS", 16)
+    monkeypatch.setattr(loader_module, "MessageSlots", functools.partial(MessageSlots, slots=1))
+    ref = list(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=0))
+    got = list(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=2))
+    assert len(ref) == len(got) and all(same_compact(x, y) for x, y in zip(ref, got, strict=True))
+    start = time.perf_counter()
+    it = iter(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=2))
+    assert same_compact(next(it), ref[0])
+    it.close()  # a worker left waiting would hold this up for MP_STATUS_CHECK_INTERVAL (5 s) before being killed
+    assert time.perf_counter() - start < torch.utils.data._utils.MP_STATUS_CHECK_INTERVAL
+
+
+def test_workers_are_forked_whatever_the_start_method(tiny):
+    """Spawn and forkserver (Python 3.14's default on Linux) cannot pickle the dataset's memory maps."""
+    ref = list(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=0))
+    before = torch.multiprocessing.get_start_method(allow_none=True)
+    torch.multiprocessing.set_start_method("spawn", force=True)
+    try:
+        got = list(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=2))
+    finally:
+        torch.multiprocessing.set_start_method(before, force=True)
+    assert len(ref) == len(got) and all(same_compact(x, y) for x, y in zip(ref, got, strict=True))
 
 
 def test_resume_checks_the_plan_settings(tiny):

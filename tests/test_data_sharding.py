@@ -207,7 +207,7 @@ def test_item_budget_holds_and_keeps_every_row():
             assert b - a <= 4 and rows[g[a:b]].sum() <= 16_384
     spans = [np.diff(st.span_groups).mean() for st in plan.streams]
     assert spans[0] == 4 > spans[1] > spans[2]  # 2-item baskets: 4 groups a window; longer ones fewer
-    rows_of = lambda p: sorted(x for i in range(p.n_batches) for x in zip(*batch_rows(p, i)))  # noqa: E731
+    rows_of = lambda p: sorted(x for i in range(p.n_batches) for x in zip(*batch_rows(p, i), strict=True))  # noqa: E731
     assert rows_of(plan) == rows_of(plan_epoch(stream, rows, **kw))
 
 

@@ -21,16 +21,16 @@ from retail_sim.config import Config, apply
 from retail_sim.data import chunks
 from retail_sim.data.assemble import Settings, compact_batches
 from retail_sim.data.chunks import WindowReader
-from retail_sim.data.compact import CompactBatch, pack
+from retail_sim.data.compact import CompactBatch, MessageSlots
 from retail_sim.data.rows import BasketRows, Layout, read_layout
 from retail_sim.data.sharding import EpochPlan, plan_epoch, rank_pieces
 from retail_sim.errors import UserError
 from retail_sim.prepared import SPLITS, Prepared
 
-# rows a DataLoader worker hands over in one message (IPC_ROWS // batch_size pieces of batches): one
-# shared-memory buffer per message, ~2.8 MiB on the real sample at B = 64. Each message costs the main
-# process ~2 ms (receiving the buffer's file descriptor, mapping it, unpacking); 16,384 rows instead
-# of 8,192 took its CPU per batch from 0.025 to 0.017 ms (12.1M rows, 2 workers, B = 64).
+# rows a DataLoader worker hands over in one message (IPC_ROWS // batch_size pieces of batches), written
+# into one of its reused shared-memory slots (compact.MessageSlots), ~2.8 MiB on the real sample at B = 64.
+# The main process pays per message (receiving, copying out, unpacking): 16,384 rows instead of 8,192
+# took its CPU per batch from 0.025 to 0.017 ms (12.1M rows, 2 workers, B = 64, one buffer a message then).
 IPC_ROWS = 16_384
 
 
@@ -118,7 +118,7 @@ class WorldModelDataset(IterableDataset):
         edges = list(self.prepared.config.splits.bucket_edges)
         self.bucket_edges = {k + 1: min(int(e), self.settings.max_seq_len) for k, e in enumerate(edges)}
         self.request = EpochRequest(batch_size=self.config.loader.batch_size)
-        self.pack_in_workers = False  # WorldModelDataLoader sets it: workers yield their pieces, IPC_ROWS rows a message
+        self.message_slots: MessageSlots | None = None  # WorldModelDataLoader sets it: workers send their pieces, IPC_ROWS rows a message
 
     @property
     def n_baskets(self) -> int:
@@ -160,13 +160,13 @@ class WorldModelDataset(IterableDataset):
                                shapes=shapes)
 
     def __iter__(self) -> Iterator[CompactBatch | tuple]:
-        """The request's batches in order; in a DataLoader worker with pack_in_workers, messages
-        (buffer, [p, 12] int64 piece number ‖ compact.pack's table) of the pieces of the windows this worker builds
+        """The request's batches in order; in a DataLoader worker with message_slots set, messages
+        (MessageSlots.send: [p, 12] int64 piece number ‖ message_table) of the pieces of the windows this worker builds
         (sharding.RankPieces), IPC_ROWS // batch_size pieces a message, which WorldModelDataLoader puts in
         order. In a worker without it, worker 0 yields every batch and the others none."""
         r = self.request
         info = get_worker_info()
-        packed = info is not None and self.pack_in_workers
+        packed = info is not None and self.message_slots is not None
         plan = self.plan(r)
         pieces = rank_pieces(plan, r.rank, r.start)
         if info is not None and not packed and info.id > 0:
@@ -184,7 +184,6 @@ class WorldModelDataset(IterableDataset):
                                          build, self.settings.max_seq_len, max(1, IPC_ROWS // r.batch_size) if packed else chunks.READ_BATCHES)
         if packed:
             for ids, batches in messages:
-                data, table = pack(batches, shared=True)
-                yield data, np.concatenate([ids[:, None], table], axis=1)
+                yield self.message_slots.send(worker, batches, ids[:, None])
         else:
             yield from chunks.in_batch_order(messages, pieces)

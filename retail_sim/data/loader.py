@@ -4,8 +4,8 @@ here; WorldModelDataset (data/dataset.py) and EvaluationDataLoader (data/evaluat
 Training: the epoch plan (sharding.py) says which rows form each batch, cut where they cross a
 shuffle window into pieces (sharding.rank_pieces); each window is read by one worker (or the main
 process), which turns its pieces' rows into CompactBatch buffers (ids and per-item scalars,
-assemble.py) and hands them over about IPC_ROWS rows to a message (compact.pack), pinned when pin_memory
-is set; chunks.in_batch_order puts them back in the rank's batch order. BatchEncoder (encoder.py) builds each WorldModelBatch on the training device.
+assemble.py) and hands them over about IPC_ROWS rows to a message in a reused shared-memory slot
+(compact.MessageSlots), which the main process copies out, into pinned memory when pin_memory is set; chunks.in_batch_order puts them back in the rank's batch order. BatchEncoder (encoder.py) builds each WorldModelBatch on the training device.
 Evaluation: the split is read week by week, grouped by date, hour or week, with masks that depend
 on the basket id only.
 """
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from retail_sim.data.chunks import in_batch_order
-from retail_sim.data.compact import CompactBatch, unpack
+from retail_sim.data.compact import CompactBatch, MessageSlots, unpack
 from retail_sim.data.dataset import EpochRequest, WorldModelDataset
 from retail_sim.data.evaluation import EvaluationDataLoader
 from retail_sim.data.sharding import EpochPlan, rank_pieces
@@ -34,6 +34,9 @@ __all__ = ["EvaluationDataLoader", "WorldModelDataLoader", "WorldModelDataset"]
 # the workers' messages as they arrive (DataLoader in_order=False, torch >= 2.6), not worker after
 # worker: in_batch_order puts their pieces in batch order, so a worker whose message is late does not
 # hold up the other (12.1M rows, 2 workers on 2 cores: 3.24-3.66 s an epoch instead of 3.73-4.04)
+# workers are forked: the dataset holds memory maps, which spawn and forkserver (Python 3.14's default on
+# Linux) cannot pickle
+WORKER_START = "fork" if "fork" in torch.multiprocessing.get_all_start_methods() else None
 PLAN_SETTINGS = ("shuffle_window", "window_rows", "window_items")  # loader.* keys the epoch plans depend on
 AS_THEY_ARRIVE = {"in_order": False} if "in_order" in inspect.signature(torch.utils.data.DataLoader).parameters else {}
 
@@ -46,6 +49,20 @@ def _distributed() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
+
+
+def _received(messages: torch.utils.data.DataLoader, slots: MessageSlots, pin: bool) -> Iterator[tuple]:
+    """(piece numbers, batches) of each message the workers send, copied out of its slot (pinned
+    when asked). Stopping early frees every slot first, so no worker waits on one while the
+    DataLoader shuts them down."""
+    it = iter(messages)
+    try:
+        for message in it:
+            data, table = slots.receive(message, pin)
+            yield table[:, 0], unpack(data, table[:, 1:])
+    finally:
+        slots.release_all()
+        del it
 
 
 class WorldModelDataLoader:
@@ -135,12 +152,12 @@ class WorldModelDataLoader:
         view = self.dataset.with_request(self.request(start))
         pin = self.pin_memory and torch.cuda.is_available()
         if self.num_workers > 0:
-            view.pack_in_workers = True
+            context = torch.multiprocessing.get_context(WORKER_START)
+            view.message_slots = MessageSlots(self.num_workers, context)
             messages = torch.utils.data.DataLoader(
-                view, batch_size=None, num_workers=self.num_workers, pin_memory=pin, collate_fn=_identity,
-                **AS_THEY_ARRIVE)
-            pieces = rank_pieces(self.plan(), self.rank, start)
-            it = in_batch_order(((table[:, 0], unpack(data, table[:, 1:])) for data, table in messages), pieces)
+                view, batch_size=None, num_workers=self.num_workers, collate_fn=_identity,
+                multiprocessing_context=context, **AS_THEY_ARRIVE)
+            it = in_batch_order(_received(messages, view.message_slots, pin), rank_pieces(self.plan(), self.rank, start))
         else:
             it = iter(view)
         for batch in it:
