@@ -100,6 +100,7 @@ def measure_workers(prepared: Path, cfg: Config, workers: int, batches: int = 0,
     loader = _loader(prepared, cfg, split, workers, cache)
     c_main, t0 = time.process_time(), time.perf_counter()
     it = iter(loader)
+    last = len(loader)  # once: len() looks the plan up
     samples = n = 0
     inner: list[int] = []
     worker_cpu = 0.0
@@ -107,7 +108,7 @@ def measure_workers(prepared: Path, cfg: Config, workers: int, batches: int = 0,
         samples += batch.meta.B
         n += 1
         inner = inner or _worker_pids()
-        if n == batches or n == len(loader):  # the workers' CPU before they exit
+        if n == batches or n == last:  # the workers' CPU before they exit
             worker_cpu = sum(_cpu_seconds(p) for p in inner)
         if n == batches:
             break
