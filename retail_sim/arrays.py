@@ -1,4 +1,4 @@
-"""Small numpy kernels shared across stages: lookups in sorted arrays and ragged index ranges."""
+"""Small kernels shared across stages: lookups in sorted arrays, ragged index ranges, cuts by a budget."""
 
 from __future__ import annotations
 
@@ -21,3 +21,15 @@ def ragged_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     ends = np.cumsum(lengths)
     total = int(ends[-1]) if len(ends) else 0
     return np.repeat(np.asarray(starts, dtype=np.int64) - (ends - lengths), lengths) + np.arange(total)
+
+
+def budget_cuts(costs: list[int], budget: int) -> list[int]:
+    """[k+1] offsets cutting consecutive items of `costs` into runs of total cost at most `budget`,
+    greedily (an item above the budget alone)."""
+    cuts, total = [0], 0
+    for i, c in enumerate(costs):
+        if total and total + c > budget:
+            cuts.append(i)
+            total = 0
+        total += c
+    return [*cuts, len(costs)]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from retail_sim.arrays import budget_cuts
 from retail_sim.config import Config, apply
 from retail_sim.data.batch import AUXILIARY_TASKS, WorldModelBatch
 from retail_sim.data.compact import CompactBatch, CompactMeta, MessageSlots
@@ -160,8 +161,9 @@ def test_batches_identical_whatever_the_workers(tiny, monkeypatch, workers):
     import retail_sim.data.dataset as dataset_module
 
     ref = list(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=0))
-    for rows in (16, 48):  # 1 and 3 pieces of batches a message
+    for rows, message_bytes in ((16, 2 << 20), (48, 2 << 20), (48, 1)):  # 1, 3 and 1 of 3 pieces a message
         monkeypatch.setattr(dataset_module, "IPC_ROWS", rows)
+        monkeypatch.setattr(dataset_module, "MESSAGE_BYTES", message_bytes)
         got = list(WorldModelDataLoader(dataset(tiny), batch_size=16, num_workers=workers))
         assert len(ref) == len(got) and all(same_compact(x, y) for x, y in zip(ref, got, strict=True))
     x, y = next(encoded(WorldModelDataLoader(dataset(tiny), batch_size=16))), BatchEncoder.from_dataset(
@@ -191,6 +193,14 @@ def test_resume_mid_epoch(tiny, workers, resumed_workers):
     assert [ids(b) for b in resumed] == [ids(b) for b in expected]  # the next pass is a whole epoch again
     with pytest.raises(UserError, match="batch_size"):
         WorldModelDataLoader(dataset(tiny), batch_size=8).load_state_dict(state)
+
+
+def test_budget_cuts():
+    """Messages (and build calls) cut greedily by a byte (slot) budget; an item over it goes alone."""
+    assert budget_cuts([3, 3, 3], 6) == [0, 2, 3]
+    assert budget_cuts([7, 1, 1], 6) == [0, 1, 3]
+    assert budget_cuts([1, 7, 1], 6) == [0, 1, 2, 3]
+    assert budget_cuts([], 6) == [0, 0]
 
 
 def test_message_slots_reuse_their_buffers():

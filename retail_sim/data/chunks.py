@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from retail_sim.arrays import budget_cuts
 from retail_sim.data.compact import CompactBatch, merge
 from retail_sim.data.rows import BasketRows, GroupCursor, GroupReader, Layout
 from retail_sim.data.sharding import EpochPlan, RankPieces, window_permutation
@@ -28,13 +29,7 @@ def chunk_cuts(sizes: np.ndarray, lens: np.ndarray, max_seq_len: int, budget: in
     row0 = np.concatenate([[0], np.cumsum(sizes)])
     longest = np.maximum.reduceat(lens, row0[:-1]) if lens.size else np.zeros(sizes.size, np.int64)
     cost = sizes * np.clip(longest, 1, max(max_seq_len, 1))
-    cuts, total = [0], 0
-    for b, c in enumerate(cost.tolist()):
-        if total and total + c > budget:
-            cuts.append(b)
-            total = 0
-        total += c
-    return np.array([*cuts, sizes.size], dtype=np.int64)
+    return np.array(budget_cuts(cost.tolist(), budget), dtype=np.int64)
 
 
 class WindowReader:

@@ -143,16 +143,20 @@ def message_table(batches: list[CompactBatch]) -> np.ndarray:
 
 
 MESSAGE_SLOTS = 4  # buffers a worker reuses: the DataLoader keeps up to prefetch_factor (2) requests a worker in flight
+MESSAGE_BYTES = 2 << 20  # a message's bytes at most (unless one batch is larger): slots of <= 2.5 MiB
+
+
 
 
 class MessageSlots:
     """Shared-memory buffers that DataLoader workers write their messages into and reuse.
 
-    A new shared buffer for every message cost a worker ~7 ms a 256-batch message, a sixth of its own
-    time: ~2.5 ms to create and map it, ~3 ms of page faults to fill it. Here worker w writes its
-    j-th message into its slot j % slots, after taking the slot from its semaphore; the main process
-    copies the message out (into pinned memory when asked) and gives the slot back. A slot's buffer
-    crosses the process boundary (as a file descriptor) only when the worker creates or grows it.
+    A new shared buffer for every message cost a worker 3.5–7 ms a 256-batch message (creating and
+    mapping it, page faults filling it, handing over its file descriptor), against 0.5–0.9 ms for a
+    reused one (docs/loader.md, stop 29). Worker w writes its j-th message into its slot j % slots,
+    after taking the slot from its semaphore; the main process copies the message out (into pinned
+    memory when asked) and gives the slot back. A slot's buffer crosses the process boundary (as a
+    file descriptor) only when the worker creates or grows it.
     Create it in the main process with the DataLoader's multiprocessing context, before the workers
     start; each worker's copy holds its own buffers."""
 
@@ -185,7 +189,9 @@ class MessageSlots:
             self._theirs[worker, slot] = buffer
         total = int(table[:, -1].sum())
         data = torch.empty(total, dtype=torch.uint8, pin_memory=pin)
-        data.copy_(self._theirs[worker, slot][:total])
+        # numpy's copy, on this thread: torch's copy_ of a few MiB runs on its intra-op threads, whose
+        # spinning took 0.04 ms a batch of CPU from the workers (2 workers, torch's default 2 threads)
+        np.copyto(data.numpy(), self._theirs[worker, slot][:total].numpy())
         self.free[worker].release()
         return data, table
 

@@ -16,19 +16,21 @@ from typing import Any
 import numpy as np
 from torch.utils.data import IterableDataset, get_worker_info
 
+from retail_sim.arrays import budget_cuts
 from retail_sim.calendar import day_number, week_start
 from retail_sim.config import Config, apply
 from retail_sim.data import chunks
 from retail_sim.data.assemble import Settings, compact_batches
 from retail_sim.data.chunks import WindowReader
-from retail_sim.data.compact import CompactBatch, MessageSlots
+from retail_sim.data.compact import MESSAGE_BYTES, CompactBatch, MessageSlots
 from retail_sim.data.rows import BasketRows, Layout, read_layout
 from retail_sim.data.sharding import EpochPlan, plan_epoch, rank_pieces
 from retail_sim.errors import UserError
 from retail_sim.prepared import SPLITS, Prepared
 
-# rows a DataLoader worker hands over in one message (IPC_ROWS // batch_size pieces of batches), written
-# into one of its reused shared-memory slots (compact.MessageSlots), ~2.8 MiB on the real sample at B = 64.
+# rows a DataLoader worker builds at a time and hands over in messages of at most compact.MESSAGE_BYTES
+# (IPC_ROWS // batch_size pieces of batches), each written into one of its reused shared-memory slots
+# (compact.MessageSlots).
 # The main process pays per message (receiving, copying out, unpacking): 16,384 rows instead of 8,192
 # took its CPU per batch from 0.025 to 0.017 ms (12.1M rows, 2 workers, B = 64, one buffer a message then).
 IPC_ROWS = 16_384
@@ -184,6 +186,8 @@ class WorldModelDataset(IterableDataset):
                                          build, self.settings.max_seq_len, max(1, IPC_ROWS // r.batch_size) if packed else chunks.READ_BATCHES)
         if packed:
             for ids, batches in messages:
-                yield self.message_slots.send(worker, batches, ids[:, None])
+                cuts = budget_cuts([b.nbytes for b in batches], MESSAGE_BYTES)
+                for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+                    yield self.message_slots.send(worker, batches[lo:hi], ids[lo:hi, None])
         else:
             yield from chunks.in_batch_order(messages, pieces)
