@@ -3,6 +3,7 @@
 loaders yield compact batches; `encoded` turns them into WorldModelBatch with the BatchEncoder."""
 
 import functools
+import os
 import time
 
 import numpy as np
@@ -241,6 +242,50 @@ def test_workers_waiting_for_a_slot(tiny, monkeypatch):
     assert same_compact(next(it), ref[0])
     it.close()  # a worker left waiting would hold this up for MP_STATUS_CHECK_INTERVAL (5 s) before being killed
     assert time.perf_counter() - start < torch.utils.data._utils.MP_STATUS_CHECK_INTERVAL
+
+
+ORPHAN = """
+import functools, multiprocessing, os, sys
+import retail_sim.data.dataset as dataset_module
+import retail_sim.data.loader as loader_module
+from retail_sim.data.compact import MessageSlots
+from retail_sim.data.loader import WorldModelDataLoader, WorldModelDataset
+from retail_sim.data.testing import FakeCache
+dataset_module.IPC_ROWS = 16
+loader_module.MessageSlots = functools.partial(MessageSlots, slots=1)
+it = iter(WorldModelDataLoader(WorldModelDataset(sys.argv[1], "train", cache=FakeCache()), batch_size=16, num_workers=2))
+next(it)
+print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+os._exit(0)  # as if killed: no shutdown of the workers
+"""
+
+
+def test_workers_stop_when_the_main_process_dies(tiny, tmp_path):
+    """A worker waiting for a slot notices that the main process is gone (compact.PARENT_CHECK_S)
+    instead of waiting for ever."""
+    import signal
+    import subprocess
+    import sys
+
+    def running(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    out = tmp_path / "pids"
+    with out.open("w") as fh:  # a file, not a pipe: the workers inherit it
+        subprocess.run([sys.executable, "-c", ORPHAN, str(tiny[0])], stdout=fh, check=True, timeout=120)
+    pids = [int(p) for p in out.read_text().split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 20
+    while any(running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in pids if running(p)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left
 
 
 def test_workers_are_forked_whatever_the_start_method(tiny):

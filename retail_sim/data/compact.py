@@ -13,6 +13,7 @@ masked item (8 above 32,767 items) — 12 KiB for the real sample's mean basket 
 from __future__ import annotations
 
 import math
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -143,6 +144,7 @@ def message_table(batches: list[CompactBatch]) -> np.ndarray:
 
 
 MESSAGE_SLOTS = 4  # buffers a worker reuses: the DataLoader keeps up to prefetch_factor (2) requests a worker in flight
+PARENT_CHECK_S = 2.0  # a worker waiting for a slot checks this often that the main process is alive
 MESSAGE_BYTES = 2 << 20  # a message's bytes at most (unless one batch is larger): slots of <= 2.5 MiB
 
 
@@ -162,6 +164,7 @@ class MessageSlots:
 
     def __init__(self, workers: int, context, slots: int = MESSAGE_SLOTS):
         self.slots = slots
+        self._parent = os.getpid()
         self.free = [context.Semaphore(slots) for _ in range(workers)]
         self._mine: list[torch.Tensor | None] = [None] * slots  # a worker's buffers
         self._sent = 0  # a worker's messages so far
@@ -174,7 +177,9 @@ class MessageSlots:
         table = message_table(batches)
         total = int(table[:, -1].sum())
         slot, self._sent = self._sent % self.slots, self._sent + 1
-        self.free[worker].acquire()
+        while not self.free[worker].acquire(timeout=PARENT_CHECK_S):
+            if os.getppid() != self._parent:  # the main process died without shutting the workers down
+                raise SystemExit(f"loader worker {worker}: the main process {self._parent} is gone")
         buffer = self._mine[slot]
         new = buffer is None or buffer.numel() < total
         if new:  # a quarter more than this message, so that slightly larger ones fit
