@@ -150,7 +150,7 @@ class LoaderConfig:
     window_rows: int = 16_384  # rows per shuffle window (memory: 1 window per bucket per worker, whatever the data size; lower holds fewer whole row groups)
     window_items: int = 131_072  # basket items per shuffle window (0 = no item budget): the buckets of long baskets hold fewer whole row groups, so memory stays flat from 1M rows up (docs/loader.md)
     fixed_shapes: bool = False  # pad every training batch of a bucket to the bucket's edge: one [B, S] and [B, M] per bucket
-    num_workers: int = 0
+    num_workers: int = 0  # DataLoader worker processes that build the batches (0 = the training process); each sends them through 4 reused shared-memory slots of <= 2.5 MiB
     drop_last: bool = True  # drop each bucket's partial batch in training (counted)
     cold_start_k: float = 5.0  # baskets of history at which T1 stops blending with the segment prior
     eval_trip_context: Literal["hidden", "dropout", "visible"] = "hidden"  # evaluation T6: hidden (labels active), dropout or visible
