@@ -154,9 +154,12 @@ class WorldModelDataLoader:
         if self.num_workers > 0:
             context = torch.multiprocessing.get_context(WORKER_START)
             view.message_slots = MessageSlots(self.num_workers, context)
+            # its own generator: the DataLoader draws its workers' base seed from it, not from the
+            # process's torch RNG, so training (dropout) takes the same random numbers for any
+            # number of workers (the batches never use torch's RNG)
             messages = torch.utils.data.DataLoader(
                 view, batch_size=None, num_workers=self.num_workers, collate_fn=_identity,
-                multiprocessing_context=context, **AS_THEY_ARRIVE)
+                multiprocessing_context=context, generator=torch.Generator(), **AS_THEY_ARRIVE)
             it = in_batch_order(_received(messages, view.message_slots, pin), rank_pieces(self.plan(), self.rank, start))
         else:
             it = iter(view)

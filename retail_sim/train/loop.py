@@ -406,9 +406,9 @@ def run_epoch(s: TrainState, stop: Callable[[], bool]) -> None:
     else:
         s.batches_done = 0
     iterator = iter(s.train_loader)
-    # the first batch starts the loader: a torch DataLoader with workers draws its base seed from
-    # torch's RNG then, so a resumed run restores the RNG after it (the uninterrupted run drew it
-    # at the start of the epoch, before the state the checkpoint holds)
+    # the first batch starts the loader; the RNG is restored after it, so that nothing the loader's
+    # start draws could shift a resumed run (its DataLoader seeds the workers from its own generator
+    # since stop 29, and so draws nothing from torch's RNG)
     first = next(iterator, None) if s.batches_done < s.usable else None
     iterator = itertools.chain([first] if first is not None else [], iterator)
     if s.pending_rng is not None:
