@@ -148,8 +148,6 @@ PARENT_CHECK_S = 2.0  # a worker waiting for a slot checks this often that the m
 MESSAGE_BYTES = 2 << 20  # a message's bytes at most (unless one batch is larger): slots of <= 2.5 MiB
 
 
-
-
 class MessageSlots:
     """Shared-memory buffers that DataLoader workers write their messages into and reuse.
 

@@ -120,7 +120,7 @@ class WorldModelDataset(IterableDataset):
         edges = list(self.prepared.config.splits.bucket_edges)
         self.bucket_edges = {k + 1: min(int(e), self.settings.max_seq_len) for k, e in enumerate(edges)}
         self.request = EpochRequest(batch_size=self.config.loader.batch_size)
-        self.message_slots: MessageSlots | None = None  # WorldModelDataLoader sets it: workers send their pieces, IPC_ROWS rows a message
+        self.message_slots: MessageSlots | None = None  # WorldModelDataLoader sets it: workers send their pieces through it
 
     @property
     def n_baskets(self) -> int:
@@ -164,7 +164,8 @@ class WorldModelDataset(IterableDataset):
     def __iter__(self) -> Iterator[CompactBatch | tuple]:
         """The request's batches in order; in a DataLoader worker with message_slots set, messages
         (MessageSlots.send: [p, 12] int64 piece number ‖ message_table) of the pieces of the windows this worker builds
-        (sharding.RankPieces), IPC_ROWS // batch_size pieces a message, which WorldModelDataLoader puts in
+        (sharding.RankPieces), built IPC_ROWS // batch_size pieces at a time and sent in messages of at most
+        compact.MESSAGE_BYTES, which WorldModelDataLoader puts in
         order. In a worker without it, worker 0 yields every batch and the others none."""
         r = self.request
         info = get_worker_info()

@@ -31,14 +31,14 @@ from retail_sim.errors import UserError
 __all__ = ["EvaluationDataLoader", "WorldModelDataLoader", "WorldModelDataset"]
 
 
+PLAN_SETTINGS = ("shuffle_window", "window_rows", "window_items")  # loader.* keys the epoch plans depend on
 # the workers' messages as they arrive (DataLoader in_order=False, torch >= 2.6), not worker after
 # worker: in_batch_order puts their pieces in batch order, so a worker whose message is late does not
 # hold up the other (12.1M rows, 2 workers on 2 cores: 3.24-3.66 s an epoch instead of 3.73-4.04)
+AS_THEY_ARRIVE = {"in_order": False} if "in_order" in inspect.signature(torch.utils.data.DataLoader).parameters else {}
 # workers are forked: the dataset holds memory maps, which spawn and forkserver (Python 3.14's default on
 # Linux) cannot pickle
 WORKER_START = "fork" if "fork" in torch.multiprocessing.get_all_start_methods() else None
-PLAN_SETTINGS = ("shuffle_window", "window_rows", "window_items")  # loader.* keys the epoch plans depend on
-AS_THEY_ARRIVE = {"in_order": False} if "in_order" in inspect.signature(torch.utils.data.DataLoader).parameters else {}
 
 
 def _identity(x):
