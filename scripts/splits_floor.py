@@ -17,16 +17,14 @@ import argparse
 import statistics
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from retail_sim.bench import bare_copy
 from retail_sim.config import load_config
 from retail_sim.inputs import resolve_inputs
-from retail_sim.prepare import Jobs
+from retail_sim.prepare import _write_files
 from retail_sim.prepared import DATA_FOLDERS
 from retail_sim.sqlrun import connect, glob_literal, set_variables
-from retail_sim.sqlrun import threads as duckdb_threads
 
 DEFAULT_ROW_GROUP = 122_880  # sql/11_write_items.sql, sql/12_history.sql (and DuckDB's default)
 
@@ -50,28 +48,22 @@ def main() -> None:
     written = sum(con.execute(f"select count(*) from t{i}").fetchone()[0] for i, _, _ in jobs)
     print(f"{len(jobs)} files, {written:,} rows in memory; {len(files)} input files")
 
-    def rewrite(out: Path) -> float:
-        queued = Jobs(jobs)
-
-        def write(cursor, job) -> None:
-            i, rel, rows = job
+    def rewrite(out: Path, sql: Path) -> float:
+        """Write every file under `out` with prepare._write_files, the writer pool `splits` uses."""
+        for _, rel, _ in jobs:
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
-            set_variables(cursor, {"target": str(out / rel), "rows": rows})
-            cursor.execute(f"copy t{i} to (getvariable('target')) (format parquet, compression zstd, "
-                           "row_group_size getvariable('rows'))")
-
-        cursors = [con.cursor() for _ in range(max(1, duckdb_threads(con)))]
         started = time.perf_counter()
-        with ThreadPoolExecutor(len(cursors)) as pool:
-            for done in [pool.submit(queued.run, c, write) for c in cursors]:
-                done.result()
+        _write_files(con, sql, [{"source": f"t{i}", "target": str(out / rel), "rows": rows} for i, rel, rows in jobs])
         return time.perf_counter() - started
 
     bare, writes = [], []
     with tempfile.TemporaryDirectory(prefix="retail-sim-floor-") as scratch:
+        sql = Path(scratch) / "rewrite.sql"
+        sql.write_text("copy (from query_table(getvariable('source'))) to (getvariable('target')) "
+                       "(format parquet, compression zstd, row_group_size getvariable('rows'))")
         for r in range(args.rounds):
             bare.append(bare_copy(cfg, files, Path(scratch))[0])
-            writes.append(rewrite(Path(scratch) / f"round{r}"))
+            writes.append(rewrite(Path(scratch) / f"round{r}", sql))
             print(f"round {r + 1}: bare copy {bare[-1]:.2f} s, rewriting the outputs {writes[-1]:.2f} s", flush=True)
     b, w = statistics.median(bare), statistics.median(writes)
     print(f"median: bare copy {b:.2f} s, rewriting the outputs {w:.2f} s = {w / b:.2f}x the bare copy")
